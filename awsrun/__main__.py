@@ -1,0 +1,7 @@
+"""``python -m awsrun``."""
+
+import sys
+
+from awsrun.cli import main
+
+sys.exit(main())

@@ -1,0 +1,251 @@
+"""awsrun: run a command with only the temporary credentials of an assumed IAM role.
+
+Usage:
+  awsrun [options] [--tag KEY=VALUE]... [--transitive-tag KEY]... [--policy-arn ARN]...
+         [--env-file PATH]... [--] [COMMAND [ARG...]]
+
+With no COMMAND, awsrun starts $SHELL (or /bin/sh) under the role.
+
+Role session:
+  -r ARN, --role ARN            Role to assume: arn:PARTITION:iam::ACCOUNT:role/NAME,
+                                or ACCOUNT:NAME with the partition of the region.
+  -s NAME, --session-name NAME  Role session name, 2-64 of A-Z a-z 0-9 _+=,.@- .
+                                Default: the CI repository and run or job id on
+                                GitHub Actions and GitLab CI, else USER@HOST.
+  -d SECONDS, --duration SECONDS
+                                Session length, 900 to 43200 seconds. Default: 3600.
+  --external-id ID              External id the role's trust policy requires.
+  --source-identity ID          Source identity to set on the session.
+  --tag KEY=VALUE               Session tag; repeatable, at most 50.
+  --transitive-tag KEY          Pass the tag KEY on to chained sessions; repeatable.
+  --policy FILE_OR_JSON         Inline session policy: JSON text, or a file holding it.
+  --policy-arn ARN              Managed session policy; repeatable, at most 10.
+  --region REGION               STS region. Default: $AWS_REGION, $AWS_DEFAULT_REGION,
+                                the profile's region, then us-east-1.
+  --connect-timeout SECONDS     Give up connecting to STS after this long. Default: 5.
+  --read-timeout SECONDS        Give up waiting for STS's answer after this long.
+                                Default: 10. Each is per attempt, 3 attempts at most.
+
+Environment:
+  --env-file PATH               Read this .env file instead of ./.env; repeatable,
+                                later files win. A named file must exist.
+  --no-env-file                 Read no .env file.
+  --allow-fallbacks             Let the command's SDKs fall back to the shared
+                                credentials file and instance metadata (blocked by
+                                default, so only the role's credentials are usable).
+
+Output:
+  --dry-run                     Resolve and check everything, print what would be
+                                removed from and set in the environment and the
+                                command, then exit without calling AssumeRole.
+  -q, --quiet                   Do not print the assumed role and its expiry.
+  -v, --verbose                 Say where each setting came from.
+  --debug                       Show tracebacks of awsrun's own errors.
+  -h, --help                    Show this help and exit.
+  --version                     Show the version and exit.
+
+Every option can also be set as an environment variable AWSRUN_<LONG_NAME>
+(AWSRUN_ROLE, AWSRUN_SESSION_NAME, AWSRUN_DRY_RUN=true, ...) or as the same key in
+a .env file; repeatable options take a comma-separated list. A flag beats the
+environment, which beats the .env file, which beats the default.
+
+Exit status: the command's own; 125 when awsrun fails; 126 when the command
+cannot be executed; 127 when it is not found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from typing import Any, Callable, List, Mapping, Optional, Sequence, TextIO
+
+from awsrun import __version__, environment, execute, settings as settings_module
+from awsrun.credentials import Credentials, iso8601, mask
+from awsrun.envfile import EnvFiles, read as read_env_files
+from awsrun.errors import AwsrunError, ExitStatus, UsageError, InvalidValue
+from awsrun.validate import region_partition
+
+__all__ = ["main"]
+
+DEFAULT_REGION = "us-east-1"
+PROG = "awsrun"
+
+
+def main(
+    argv: Optional[Sequence[str]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+    *,
+    stdout: Optional[TextIO] = None,
+    stderr: Optional[TextIO] = None,
+    exec_command: Callable[[Sequence[str], Mapping[str, str]], Any] = execute.exec_command,
+) -> int:
+    """Run awsrun; the only place that turns an exception into a message and an exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    environ = os.environ if environ is None else environ
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
+    try:
+        return _run(argv, environ, out, err, exec_command)
+    except AwsrunError as exc:
+        if debug:
+            traceback.print_exc(file=err)
+        print(f"{PROG}: {exc}", file=err)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=err)
+        return ExitStatus.INTERRUPTED
+
+
+def _parse(argv: List[str]) -> dict:
+    from docopt import DocoptExit, docopt
+
+    try:
+        return dict(docopt(__doc__, argv, default_help=False, options_first=True))
+    except DocoptExit as exc:
+        raise UsageError(_usage_problem(exc)) from None
+
+
+def _usage_problem(exc: Any) -> str:
+    """docopt's message, told in one line a person understands."""
+    message = str(exc).splitlines()[0]
+    # Left-over options are reported as reprs: Option('-q', '--quiet', 0, True).
+    left = re.search(r"Option\((None|'[^']*'), (None|'[^']*')", message)
+    if not left:
+        return message
+    short, long = (part.strip("'") for part in left.groups())
+    name = long if long != "None" else short
+    if short != "None" and long != "None":
+        return f"option {name} given more than once"
+    return f"unknown option {name}"
+
+
+def _run(argv: List[str], environ: Mapping[str, str], out: TextIO, err: TextIO, exec_command: Callable) -> int:
+    args = _parse(argv)
+    if args["--help"]:
+        print(__doc__.strip(), file=out)
+        return ExitStatus.OK
+    if args["--version"]:
+        print(f"{PROG} {__version__}", file=out)
+        return ExitStatus.OK
+
+    paths, required = settings_module.env_file_paths(args, environ)
+    files = read_env_files(paths, required)
+    config = settings_module.resolve(args, environ, files)
+    say = _Reporter(err, config.quiet)
+    if config.verbose:
+        for line in config.explain():
+            say(line)
+    if config.role is None:
+        raise UsageError("no role given: pass --role ARN or set AWSRUN_ROLE")
+
+    child_base = environment.merge_dotenv(environ, files.values)
+    command = list(_command(args, child_base))
+    execute.resolve(command[0], child_base)
+
+    # The real environment's credentials win; the .env's are used only when it has none.
+    real_has_credentials = any(environ.get(key) for key in environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",))
+    dotenv_credentials = {} if real_has_credentials else {
+        key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)
+    }
+    region, region_source = _region_from(config, child_base)
+    if region:
+        role_arn = _role_arn(config, region)
+
+    from awsrun.sts import AssumeRoleRequest, Source, assume_role
+
+    source = Source(dotenv_credentials)
+    if not region:
+        region, region_source = source.configured_region(), "profile"
+        if not region:
+            region, region_source = DEFAULT_REGION, "default"
+        role_arn = _role_arn(config, region)
+    if config.verbose:
+        if not config.region:
+            say(f"region = {region} (from {region_source})")
+        say(f"source credentials = {source.describe()}")
+
+    request = AssumeRoleRequest(
+        role_arn=role_arn,
+        session_name=config.session_name,
+        duration=config.duration,
+        external_id=config.external_id,
+        source_identity=config.source_identity,
+        tags=config.tags,
+        transitive_tags=config.transitive_tags,
+        policy=config.policy,
+        policy_arns=config.policy_arns,
+    )
+    if config.dry_run:
+        source.describe()  # no source credentials is an error here too
+        _print_plan(out, request, region, child_base, command, not config.allow_fallbacks)
+        return ExitStatus.OK
+
+    client = source.client(region, config.connect_timeout, config.read_timeout)
+    credentials = assume_role(client, request)
+    child_env = environment.child_environment(child_base, credentials, region, not config.allow_fallbacks)
+    say(f"assumed {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
+    if not (args["COMMAND"]):
+        say(f"starting {command[0]} with the role's credentials; exit it to drop them")
+    exec_command(command, child_env)
+    return ExitStatus.OK  # only reached when exec_command is replaced (tests)
+
+
+def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str]:
+    if args["COMMAND"]:
+        return [args["COMMAND"], *args["ARG"]]
+    if not sys.stdin.isatty():
+        raise UsageError("no command given and stdin is not a terminal: name the command to run")
+    return [child_base.get("SHELL") or "/bin/sh"]
+
+
+def _region_from(config: settings_module.Settings, env: Mapping[str, str]) -> tuple:
+    if config.region:
+        return config.region, config.sources.get("region", "--region")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if env.get(name):
+            region_partition(env[name])
+            return env[name], f"${name}"
+    return None, None
+
+
+def _role_arn(config: settings_module.Settings, region: str) -> str:
+    partition = region_partition(region)
+    role = config.role
+    if role.partition and role.partition != partition:
+        raise InvalidValue(
+            "region", region, f"it is in partition {partition}, but the role is in {role.partition}"
+        )
+    return role.arn(partition)
+
+
+def _print_plan(out: TextIO, request: Any, region: str, base: Mapping[str, str], command: List[str], block: bool) -> None:
+    print(f"would assume {request.role_arn} as session {request.session_name} for {request.duration}s in {region}", file=out)
+    for name in environment.removed_names(base, block):
+        print(f"remove {name}", file=out)
+    placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", _epoch(), "<assumed-role ARN>")
+    shown = environment.child_environment({}, placeholder, region, block)
+    for name, value in shown.items():
+        print(f"set {name}={value}", file=out)
+    print("exec " + " ".join(_quote(part) for part in command), file=out)
+
+
+def _epoch() -> Any:
+    from datetime import datetime, timezone
+    return datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _quote(part: str) -> str:
+    import shlex
+    return shlex.quote(part)
+
+
+class _Reporter:
+    def __init__(self, stream: TextIO, quiet: bool) -> None:
+        self.stream, self.quiet = stream, quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"{PROG}: {message}", file=self.stream)

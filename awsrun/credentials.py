@@ -1,0 +1,39 @@
+"""The temporary credentials that travel from STS to the child, and how to show a key safely."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+__all__ = ["Credentials", "mask", "iso8601"]
+
+
+def mask(value: str) -> str:
+    """Show only the last four characters, as aws-vault does for key ids."""
+    return "****" + value[-4:] if len(value) > 4 else "****"
+
+
+def iso8601(moment: datetime) -> str:
+    """UTC ISO 8601 with a Z, as AWS_CREDENTIAL_EXPIRATION and credential_process expect."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A role session's credentials; repr never shows a secret."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime
+    assumed_role_arn: str
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(access_key_id={mask(self.access_key_id)!r}, "
+            f"expiration={iso8601(self.expiration)!r}, assumed_role_arn={self.assumed_role_arn!r})"
+        )
+
+    def secrets(self) -> tuple:
+        """The values that must never appear in output unless asked for."""
+        return (self.secret_access_key, self.session_token)

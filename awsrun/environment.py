@@ -1,0 +1,110 @@
+"""Build the child's environment: copy, remove every other credential source, set the role's.
+
+Pure functions over mappings; the one named list of what is removed lives here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Mapping
+
+from awsrun.credentials import Credentials, iso8601
+
+__all__ = [
+    "REMOVED",
+    "REMOVED_PREFIXES",
+    "SOURCE_CREDENTIAL_KEYS",
+    "FALLBACK_BLOCKS",
+    "is_removed",
+    "merge_dotenv",
+    "child_environment",
+    "removed_names",
+    "ASSUMED_ROLE_VARIABLE",
+]
+
+# Every variable through which an SDK or tool could find credentials other than the role's.
+REMOVED = frozenset(
+    {
+        # keys, under every name an SDK reads them (Java v1 and Go read the short ones)
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ACCESS_KEY",
+        "AWS_SECRET_KEY",
+        "AWS_CREDENTIAL_EXPIRATION",
+        "AWS_SESSION_EXPIRATION",
+        # profile selectors: botocore reads AWS_DEFAULT_PROFILE first, CLI v2 and Go AWS_PROFILE
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        # web identity (GitHub / GitLab OIDC)
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        # container credentials
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        # other credential files and switches that make SDKs look for them
+        "AWS_CREDENTIAL_FILE",
+        "BOTO_CONFIG",
+        "AWS_SDK_LOAD_CONFIG",
+    }
+)
+# AWS_BEARER_TOKEN_<SERVICE> are long-lived keys; AWSRUN_* are awsrun's own settings.
+REMOVED_PREFIXES = ("AWS_BEARER_TOKEN_", "AWSRUN_")
+
+# Keys a .env may hold as the source credentials; they are never passed to the child.
+SOURCE_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+# Set by default so that no tool falls back to the long-lived keys or the instance role.
+FALLBACK_BLOCKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+
+ASSUMED_ROLE_VARIABLE = "AWSRUN_ASSUMED_ROLE_ARN"
+
+
+def is_removed(name: str) -> bool:
+    return name in REMOVED or name.startswith(REMOVED_PREFIXES)
+
+
+def merge_dotenv(environ: Mapping[str, str], dotenv: Mapping[str, str]) -> Dict[str, str]:
+    """The environment plus .env keys it does not set already, like `dotenv run`.
+
+    awsrun's own settings and the .env's source credentials stay out.
+    """
+    merged = dict(environ)
+    for name, value in dotenv.items():
+        if name not in merged and name not in SOURCE_CREDENTIAL_KEYS and not name.startswith("AWSRUN_"):
+            merged[name] = value
+    return merged
+
+
+def child_environment(
+    base: Mapping[str, str],
+    credentials: Credentials,
+    region: str,
+    block_fallbacks: bool = True,
+) -> Dict[str, str]:
+    """``base`` with every other credential source removed and the role's credentials set."""
+    env = {name: value for name, value in base.items() if not is_removed(name)}
+    if block_fallbacks:
+        env.update(FALLBACK_BLOCKS)
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
+            "AWS_SESSION_TOKEN": credentials.session_token,
+            "AWS_CREDENTIAL_EXPIRATION": iso8601(credentials.expiration),
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            ASSUMED_ROLE_VARIABLE: credentials.assumed_role_arn,
+        }
+    )
+    return env
+
+
+def removed_names(base: Mapping[str, str], block_fallbacks: bool = True) -> List[str]:
+    """Names in ``base`` the child will not see (or will see replaced), for --dry-run."""
+    return sorted(name for name in base if is_removed(name) or (block_fallbacks and name in FALLBACK_BLOCKS))
+

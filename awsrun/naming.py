@@ -1,0 +1,36 @@
+"""The default role session name: stable across runs and traceable in CloudTrail."""
+
+from __future__ import annotations
+
+import getpass
+import re
+import socket
+from typing import Mapping
+
+__all__ = ["default_session_name", "sanitise"]
+
+_NOT_ALLOWED = re.compile(r"[^\w+=,.@-]+", re.ASCII)
+MAX_LENGTH = 64
+
+
+def sanitise(text: str, keep_tail: str = "") -> str:
+    """Replace characters STS refuses and cut to 64, keeping ``keep_tail`` whole at the end."""
+    head = _NOT_ALLOWED.sub("-", text).strip("-")
+    tail = _NOT_ALLOWED.sub("-", keep_tail)
+    name = head[: MAX_LENGTH - len(tail)] + tail
+    return name if len(name) >= 2 else (name + "--")[:2]
+
+
+def default_session_name(environ: Mapping[str, str]) -> str:
+    """GitHub Actions: repository and run id; GitLab CI: project and job id; else user@host."""
+    if environ.get("GITHUB_ACTIONS") == "true" and environ.get("GITHUB_RUN_ID"):
+        repo = environ.get("GITHUB_REPOSITORY", "github").replace("/", ".")
+        return sanitise(f"gha@{repo}", "@" + environ["GITHUB_RUN_ID"])
+    if environ.get("GITLAB_CI") == "true" and environ.get("CI_JOB_ID"):
+        project = environ.get("CI_PROJECT_PATH", "gitlab").replace("/", ".")
+        return sanitise(f"gitlab@{project}", "@" + environ["CI_JOB_ID"])
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER: a bare container
+        user = "unknown"
+    return sanitise(f"{user}@{socket.gethostname() or 'localhost'}")

@@ -1,0 +1,160 @@
+"""Resolve every setting: flag > environment (AWSRUN_*) > .env file > default.
+
+Which settings exist, and whether each is a flag, a value or a list, is read from the
+docopt result, so the usage docstring stays the one spec of the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from awsrun import validate
+from awsrun.credentials import mask
+from awsrun.envfile import DEFAULT_PATH, EnvFiles
+from awsrun.errors import InvalidValue, UsageError
+from awsrun.naming import default_session_name
+
+__all__ = ["Settings", "resolve", "env_file_paths", "env_name"]
+
+_NOT_SETTINGS = {"--help", "--version", "--env-file", "--no-env-file", "--", "COMMAND", "ARG"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_MASKED = {"external-id"}
+DEFAULTS = {"duration": "3600", "connect-timeout": "5", "read-timeout": "10"}
+
+
+def env_name(option: str) -> str:
+    """``--session-name`` -> ``AWSRUN_SESSION_NAME``."""
+    return "AWSRUN_" + option.lstrip("-").upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every resolved and checked setting, and where each one came from."""
+
+    role: Optional[validate.RoleRef]
+    session_name: str
+    duration: int
+    external_id: Optional[str]
+    region: Optional[str]
+    source_identity: Optional[str]
+    tags: Tuple[Tuple[str, str], ...]
+    transitive_tags: Tuple[str, ...]
+    policy: Optional[str]
+    policy_arns: Tuple[str, ...]
+    connect_timeout: float
+    read_timeout: float
+    allow_fallbacks: bool
+    dry_run: bool
+    quiet: bool
+    verbose: bool
+    debug: bool
+    sources: Dict[str, str] = field(default_factory=dict, compare=False)
+    shown: Dict[str, str] = field(default_factory=dict, compare=False)
+
+    def explain(self) -> List[str]:
+        """One line per setting that is set: its value (masked if sensitive) and its source."""
+        return [f"{name} = {self.shown[name]} (from {source})" for name, source in self.sources.items()]
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    if text.strip().lower() in _TRUE:
+        return True
+    if text.strip().lower() in _FALSE:
+        return False
+    raise InvalidValue(name, text, "expected true/false, 1/0, yes/no or on/off")
+
+
+def _from_text(name: str, text: str, like: Any) -> Any:
+    """Read an AWSRUN_* value as the same kind docopt gives for the flag."""
+    if isinstance(like, bool):
+        return _parse_bool(name, text)
+    if isinstance(like, list):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return text
+
+
+def env_file_paths(args: Mapping[str, Any], environ: Mapping[str, str]) -> Tuple[List[str], bool]:
+    """The .env files to read and whether they must exist (named ones must)."""
+    named = list(args["--env-file"]) or _from_text("AWSRUN_ENV_FILE", environ.get("AWSRUN_ENV_FILE", ""), [])
+    none = args["--no-env-file"] or _parse_bool("AWSRUN_NO_ENV_FILE", environ.get("AWSRUN_NO_ENV_FILE", ""))
+    if none and named:
+        raise UsageError("--no-env-file and --env-file exclude each other")
+    if none:
+        return [], False
+    return (named, True) if named else ([DEFAULT_PATH], False)
+
+
+def _layers(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Fill each setting from the first layer that has it: flag, environment, .env, default."""
+    raw: Dict[str, Any] = {}
+    sources: Dict[str, str] = {}
+    for key, given in args.items():
+        if key in _NOT_SETTINGS:
+            continue
+        name, variable = key[2:], env_name(key)
+        if given not in (None, False, []):
+            raw[name], sources[name] = given, key
+        elif variable in environ:
+            raw[name], sources[name] = _from_text(variable, environ[variable], given), f"${variable}"
+        elif variable in files.values:
+            raw[name] = _from_text(variable, files.values[variable], given)
+            sources[name] = f"{variable} in {files.origin[variable]}"
+        elif name in DEFAULTS:
+            raw[name], sources[name] = DEFAULTS[name], "default"
+        else:
+            raw[name] = given
+        if not raw[name]:
+            sources.pop(name, None)  # set to empty or false: nothing to report
+    return raw, sources
+
+
+def resolve(
+    args: Mapping[str, Any],
+    environ: Mapping[str, str],
+    files: EnvFiles,
+    read_text: Callable[[str], str] = lambda path: Path(path).read_text(encoding="utf-8"),
+) -> Settings:
+    """Resolve and check every setting; raise on the first value that breaks a rule."""
+    raw, sources = _layers(args, environ, files)
+    if not raw["session-name"]:
+        raw["session-name"] = default_session_name(environ)
+        sources["session-name"] = "default"
+    region = raw["region"] or None
+    if region:
+        validate.region_partition(region)
+    tags = validate.tags(raw["tag"])
+    settings = Settings(
+        role=validate.role(raw["role"]) if raw["role"] else None,
+        session_name=validate.session_name(raw["session-name"]),
+        duration=validate.duration(raw["duration"]),
+        external_id=validate.external_id(raw["external-id"]) if raw["external-id"] else None,
+        region=region,
+        source_identity=validate.source_identity(raw["source-identity"]) if raw["source-identity"] else None,
+        tags=tags,
+        transitive_tags=validate.transitive_tags(raw["transitive-tag"], tags),
+        policy=validate.policy(raw["policy"], read_text) if raw["policy"] else None,
+        policy_arns=validate.policy_arns(raw["policy-arn"]),
+        connect_timeout=validate.timeout("connect timeout", raw["connect-timeout"]),
+        read_timeout=validate.timeout("read timeout", raw["read-timeout"]),
+        allow_fallbacks=raw["allow-fallbacks"],
+        dry_run=raw["dry-run"],
+        quiet=raw["quiet"],
+        verbose=raw["verbose"],
+        debug=raw["debug"],
+        sources=sources,
+        shown={name: _show(name, raw[name]) for name in sources},
+    )
+    if settings.quiet and settings.verbose:
+        raise UsageError("--quiet and --verbose exclude each other")
+    return settings
+
+
+def _show(name: str, value: Any) -> str:
+    if name in _MASKED:
+        return mask(str(value))
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)

@@ -1,0 +1,179 @@
+"""The only module that imports botocore: source credentials, the STS client and AssumeRole.
+
+botocore is imported when a Source is created, never at module import, so that help, usage
+errors and local checks stay fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from awsrun import __version__
+from awsrun.credentials import Credentials, mask
+from awsrun.errors import ConfigError, NoSourceCredentials, StsError
+
+__all__ = ["AssumeRoleRequest", "Source", "assume_role"]
+
+_BAD_KEYS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "IncompleteSignature", "InvalidAccessKeyId", "AuthFailure"}
+_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
+_THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "SlowDown"}
+_BAD_POLICY = {"MalformedPolicyDocument", "PackedPolicyTooLarge"}
+
+
+@dataclass(frozen=True)
+class AssumeRoleRequest:
+    """Everything AssumeRole is asked for, already checked locally."""
+
+    role_arn: str
+    session_name: str
+    duration: int
+    external_id: Optional[str] = None
+    source_identity: Optional[str] = None
+    tags: Tuple[Tuple[str, str], ...] = ()
+    transitive_tags: Tuple[str, ...] = ()
+    policy: Optional[str] = None
+    policy_arns: Tuple[str, ...] = ()
+
+    def params(self) -> Dict[str, Any]:
+        params: Dict[str, Any] = {
+            "RoleArn": self.role_arn,
+            "RoleSessionName": self.session_name,
+            "DurationSeconds": self.duration,
+        }
+        optional = {
+            "ExternalId": self.external_id,
+            "SourceIdentity": self.source_identity,
+            "Policy": self.policy,
+            "Tags": [{"Key": k, "Value": v} for k, v in self.tags],
+            "TransitiveTagKeys": list(self.transitive_tags),
+            "PolicyArns": [{"arn": arn} for arn in self.policy_arns],
+        }
+        params.update({key: value for key, value in optional.items() if value})
+        return params
+
+
+class Source:
+    """The source credentials, found by botocore's own chain.
+
+    ``dotenv_credentials`` (keys or a profile read from .env) are used only when the
+    caller has established that the real environment holds none.
+    """
+
+    def __init__(self, dotenv_credentials: Mapping[str, str]) -> None:
+        import botocore.session
+
+        self._session = botocore.session.Session(profile=dotenv_credentials.get("AWS_PROFILE"))
+        # Regional endpoints: the global one is a single point of failure and slower.
+        self._session.set_config_variable("sts_regional_endpoints", "regional")
+        key_id = dotenv_credentials.get("AWS_ACCESS_KEY_ID")
+        secret = dotenv_credentials.get("AWS_SECRET_ACCESS_KEY")
+        if bool(key_id) != bool(secret):
+            raise ConfigError(".env holds only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        if key_id:
+            self._session.set_credentials(key_id, secret, dotenv_credentials.get("AWS_SESSION_TOKEN"))
+
+    def configured_region(self) -> Optional[str]:
+        """The region of the active profile in ~/.aws/config, if any."""
+        return self._guard(lambda: self._session.get_config_variable("region"))
+
+    def describe(self) -> str:
+        """How the source credentials were found and their masked key id."""
+        credentials = self._guard(self._session.get_credentials)
+        if credentials is None:
+            raise NoSourceCredentials()
+        frozen = self._guard(credentials.get_frozen_credentials)
+        return f"{credentials.method} ({mask(frozen.access_key)})"
+
+    def client(self, region: str, connect_timeout: float, read_timeout: float) -> Any:
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            user_agent_extra=f"awsrun/{__version__}",
+        )
+        return self._guard(lambda: self._session.create_client("sts", region_name=region, config=config))
+
+    def _guard(self, call: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, NoCredentialsError, ProfileNotFound
+
+        try:
+            return call()
+        except NoCredentialsError:
+            raise NoSourceCredentials() from None
+        except ProfileNotFound as exc:
+            raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
+        except BotoCoreError as exc:
+            raise ConfigError(f"could not load the source credentials: {exc}") from None
+
+
+def assume_role(client: Any, request: AssumeRoleRequest) -> Credentials:
+    """Call AssumeRole; every failure becomes one StsError line."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+
+    endpoint = client.meta.endpoint_url
+    try:
+        response = client.assume_role(**request.params())
+    except ClientError as exc:
+        raise _explain(exc.response, request, client.meta.region_name) from None
+    except NoCredentialsError:
+        raise NoSourceCredentials() from None
+    except (ConnectTimeoutError, ReadTimeoutError):
+        raise StsError(f"STS at {endpoint} did not answer in time, after retries") from None
+    except EndpointConnectionError:
+        raise StsError(f"could not connect to STS at {endpoint}") from None
+    except BotoCoreError as exc:
+        raise StsError(f"AssumeRole via {endpoint} failed: {exc}") from None
+    try:
+        issued = response["Credentials"]
+        return Credentials(
+            access_key_id=issued["AccessKeyId"],
+            secret_access_key=issued["SecretAccessKey"],
+            session_token=issued["SessionToken"],
+            expiration=issued["Expiration"],
+            assumed_role_arn=response["AssumedRoleUser"]["Arn"],
+        )
+    except (KeyError, TypeError):
+        raise StsError(f"STS at {endpoint} answered AssumeRole without credentials") from None
+
+
+def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: str) -> StsError:
+    error = response.get("Error", {})
+    code = error.get("Code", "Unknown")
+    message = error.get("Message", "")
+    metadata = response.get("ResponseMetadata", {})
+    attempts = metadata.get("RetryAttempts", 0) + 1
+    status = metadata.get("HTTPStatusCode", 0)
+    role = request.role_arn
+    if code == "AccessDenied":
+        return StsError(
+            f"STS denied AssumeRole on {role} (AccessDenied: {message}); check that the role's "
+            "trust policy allows the source principal and that the source may call sts:AssumeRole"
+        )
+    if code in _BAD_KEYS:
+        return StsError(f"STS rejected the source credentials ({code}): the key is invalid, deleted or its secret is wrong")
+    if code in _EXPIRED:
+        return StsError(f"the source credentials have expired ({code}); renew them and run again")
+    if code == "ValidationError" and "DurationSeconds" in message:
+        return StsError(
+            f"duration {request.duration}s exceeds the maximum session duration of {role}; "
+            "lower --duration or raise the role's MaxSessionDuration"
+        )
+    if code in _BAD_POLICY:
+        return StsError(f"STS rejected the session policy ({code}: {message})")
+    if code in _THROTTLED:
+        return StsError(f"STS throttled AssumeRole ({code}) on all {attempts} attempts; wait and run again")
+    if code == "RegionDisabledException":
+        return StsError(f"STS is not activated in region {region}; activate it or pass another --region")
+    if status >= 500:
+        return StsError(f"STS failed with HTTP {status} ({code}) on all {attempts} attempts")
+    return StsError(f"STS refused AssumeRole on {role} ({code}: {message})")

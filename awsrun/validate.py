@@ -1,0 +1,215 @@
+"""Pure checks of every value that can be refused before STS is called.
+
+Each check returns the value in the form awsrun uses, or raises InvalidValue naming
+the value and the rule. Nothing here touches the network or imports botocore.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, Sequence, Tuple
+
+from awsrun.errors import InvalidValue
+
+__all__ = [
+    "PARTITIONS",
+    "RoleRef",
+    "role",
+    "region_partition",
+    "session_name",
+    "duration",
+    "external_id",
+    "source_identity",
+    "tags",
+    "transitive_tags",
+    "policy",
+    "policy_arns",
+    "timeout",
+]
+
+# Region names of each partition, as botocore's partitions.json describes them. Kept here
+# so that a local check never has to import botocore.
+PARTITIONS = {
+    "aws": r"(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+",
+    "aws-cn": r"cn-\w+-\d+",
+    "aws-us-gov": r"us-gov-\w+-\d+",
+    "aws-iso": r"us-iso-\w+-\d+",
+    "aws-iso-b": r"us-isob-\w+-\d+",
+    "aws-iso-e": r"eu-isoe-\w+-\d+",
+    "aws-iso-f": r"us-isof-\w+-\d+",
+    "aws-eusc": r"eusc-de-\w+-\d+",
+}
+_PARTITION_NAMES = "|".join(re.escape(p) for p in sorted(PARTITIONS, key=len, reverse=True))
+
+_NAME_CHARS = r"[\w+=,.@-]"
+_ROLE_ARN = re.compile(
+    rf"arn:(?P<partition>{_PARTITION_NAMES}):iam::(?P<account>\d{{12}}):role/"
+    rf"(?P<path>(?:[!-~]*/)?)(?P<name>{_NAME_CHARS}{{1,64}})",
+    re.ASCII,
+)
+_ROLE_SHORTHAND = re.compile(
+    rf"(?P<account>\d{{12}}):(?:role/)?(?P<path>(?:[!-~]*/)?)(?P<name>{_NAME_CHARS}{{1,64}})",
+    re.ASCII,
+)
+_POLICY_ARN = re.compile(
+    rf"arn:(?:{_PARTITION_NAMES}):iam::(?:\d{{12}}|aws):policy/(?:[!-~]*/)?{_NAME_CHARS}{{1,128}}",
+    re.ASCII,
+)
+_SESSION_NAME = re.compile(rf"{_NAME_CHARS}{{2,64}}", re.ASCII)
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+_TAG_PUNCTUATION = set("_.:/=+-@")
+ROLE_RULE = (
+    "expected arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME or ACCOUNT:NAME, with a 12-digit "
+    "account, a partition among " + ", ".join(PARTITIONS) + r" and a name of 1-64 [\w+=,.@-]"
+)
+MAX_TAGS = 50
+MAX_POLICY_ARNS = 10
+MAX_POLICY_CHARS = 2048
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    """A role named by full ARN (partition known) or by ACCOUNT:NAME (partition from region)."""
+
+    partition: Optional[str]
+    account: str
+    path_and_name: str
+
+    def arn(self, partition: str) -> str:
+        return f"arn:{self.partition or partition}:iam::{self.account}:role/{self.path_and_name}"
+
+
+def role(value: str) -> RoleRef:
+    """Check a role ARN or its ACCOUNT:NAME shorthand."""
+    full = _ROLE_ARN.fullmatch(value)
+    match = full or _ROLE_SHORTHAND.fullmatch(value)
+    if not match or len(match["path"]) > 512:
+        raise InvalidValue("role", value, ROLE_RULE)
+    return RoleRef(
+        full["partition"] if full else None, match["account"], match["path"] + match["name"]
+    )
+
+
+def region_partition(region: str) -> str:
+    """Return the partition a region belongs to."""
+    for partition, pattern in PARTITIONS.items():
+        if re.fullmatch(pattern, region, re.ASCII):
+            return partition
+    raise InvalidValue(
+        "region", region, "not a region of any known partition (expected e.g. us-east-1)"
+    )
+
+
+def session_name(value: str) -> str:
+    if not _SESSION_NAME.fullmatch(value):
+        raise InvalidValue("session name", value, r"expected 2-64 characters of [\w+=,.@-]")
+    return value
+
+
+def duration(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = -1
+    if not 900 <= seconds <= 43200:
+        raise InvalidValue("duration", value, "expected whole seconds from 900 to 43200")
+    return seconds
+
+
+def external_id(value: str) -> str:
+    if not _EXTERNAL_ID.fullmatch(value):
+        raise InvalidValue("external id", value, r"expected 2-1224 characters of [\w+=,.@:/-]")
+    return value
+
+
+def source_identity(value: str) -> str:
+    if not _SESSION_NAME.fullmatch(value) or value.lower().startswith("aws:"):
+        raise InvalidValue(
+            "source identity", value, r"expected 2-64 characters of [\w+=,.@-], not starting with aws:"
+        )
+    return value
+
+
+def _is_tag_text(text: str) -> bool:
+    return all(
+        c.isalnum() or c in _TAG_PUNCTUATION or unicodedata.category(c).startswith("Z")
+        for c in text
+    )
+
+
+def tags(values: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
+    """Check KEY=VALUE session tags: at most 50, keys 1-128 and unique, values 0-256."""
+    if len(values) > MAX_TAGS:
+        raise InvalidValue("tags", f"{len(values)} tags", f"at most {MAX_TAGS} session tags")
+    seen = set()
+    pairs = []
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidValue("tag", item, "expected KEY=VALUE")
+        if not 1 <= len(key) <= 128 or not _is_tag_text(key) or key.lower().startswith("aws:"):
+            raise InvalidValue(
+                "tag key", key, "expected 1-128 letters, digits, spaces or _.:/=+-@, not starting with aws:"
+            )
+        if len(value) > 256 or not _is_tag_text(value):
+            raise InvalidValue("tag value", value, "expected 0-256 letters, digits, spaces or _.:/=+-@")
+        if key.lower() in seen:
+            raise InvalidValue("tag key", key, "given more than once (tag keys ignore case)")
+        seen.add(key.lower())
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def transitive_tags(keys: Sequence[str], tag_pairs: Iterable[Tuple[str, str]]) -> Tuple[str, ...]:
+    """Each transitive key must name one of the session tags."""
+    known = {key.lower() for key, _ in tag_pairs}
+    for key in keys:
+        if key.lower() not in known:
+            raise InvalidValue("transitive tag", key, "must also be given as --tag KEY=VALUE")
+    return tuple(keys)
+
+
+def policy(value: str, read_text: Callable[[str], str]) -> str:
+    """Accept inline JSON or a file holding it; return it compact, as STS counts it."""
+    text = value
+    if not value.lstrip().startswith("{"):
+        try:
+            text = read_text(value)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidValue("policy", value, f"not inline JSON and not a readable file ({exc.__class__.__name__})") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InvalidValue("policy", value, f"not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise InvalidValue("policy", value, "expected a JSON object")
+    compact = json.dumps(document, separators=(",", ":"))
+    if len(compact) > MAX_POLICY_CHARS:
+        raise InvalidValue(
+            "policy", value, f"{len(compact)} characters once compacted, at most {MAX_POLICY_CHARS}"
+        )
+    return compact
+
+
+def policy_arns(values: Sequence[str]) -> Tuple[str, ...]:
+    if len(values) > MAX_POLICY_ARNS:
+        raise InvalidValue("policy ARNs", f"{len(values)} ARNs", f"at most {MAX_POLICY_ARNS}")
+    for value in values:
+        if not _POLICY_ARN.fullmatch(value):
+            raise InvalidValue(
+                "policy ARN", value, "expected arn:PARTITION:iam::ACCOUNT|aws:policy/[PATH/]NAME"
+            )
+    return tuple(values)
+
+
+def timeout(name: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 300:
+        raise InvalidValue(name, value, "expected seconds, more than 0 and at most 300")
+    return seconds
