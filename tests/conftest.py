@@ -1,0 +1,86 @@
+"""Fixtures shared by every test: isolation from the machine's AWS setup, moto's STS, awsrun as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Sequence
+
+import pytest
+
+# Obviously fake long-lived source keys; every test that needs keys uses these.
+SOURCE_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SOURCE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSOURCESECRET"
+ROLE_ARN = "arn:aws:iam::123456789012:role/Deploy"
+CHILD = Path(__file__).with_name("child.py")
+
+_ISOLATED_PREFIXES = ("AWS_", "AWSRUN_", "GITHUB_", "GITLAB_", "CI_", "BOTO_")
+_ISOLATED_NAMES = ("CI", "SHELL")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Remove every AWS/awsrun/CI variable, point HOME and the AWS files into tmp_path, cd there."""
+    for name in list(os.environ):
+        if name.startswith(_ISOLATED_PREFIXES) or name in _ISOLATED_NAMES:
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / ".aws" / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws" / "credentials"))
+    # Never probe instance metadata (it would be a real network call).
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture(scope="session")
+def moto_sts() -> Iterator[str]:
+    """moto's server on 127.0.0.1, on a free port; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def source_env(moto_sts: str) -> Dict[str, str]:
+    """The variables a user with long-lived keys would have, pointed at moto."""
+    return {
+        "AWS_ACCESS_KEY_ID": SOURCE_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SOURCE_SECRET,
+        "AWS_ENDPOINT_URL_STS": moto_sts,
+    }
+
+
+def run_awsrun(
+    args: Sequence[str],
+    env: Optional[Dict[str, str]] = None,
+    cwd: Optional[Path] = None,
+    **kwargs: object,
+) -> subprocess.CompletedProcess:
+    """Run awsrun as a real process with the (isolated) environment plus ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "awsrun", *args],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
+
+
+def child_report(stdout: str) -> dict:
+    """The JSON line tests/child.py printed: its pid, argv and environment."""
+    return json.loads(stdout.strip().splitlines()[-1])
