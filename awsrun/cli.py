@@ -57,12 +57,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 import traceback
 from typing import Any, Callable, List, Mapping, Optional, Sequence, TextIO
 
 from awsrun import __version__, environment, execute, settings as settings_module
-from awsrun.credentials import Credentials, iso8601, mask
+from awsrun.credentials import Credentials, iso8601
 from awsrun.envfile import EnvFiles, read as read_env_files
 from awsrun.errors import AwsrunError, ExitStatus, UsageError, InvalidValue
 from awsrun.validate import region_partition
@@ -222,24 +223,19 @@ def _role_arn(config: settings_module.Settings, region: str) -> str:
 
 
 def _print_plan(out: TextIO, request: Any, region: str, base: Mapping[str, str], command: List[str], block: bool) -> None:
+    """What --dry-run shows: the call it would make and the environment diff, no secret."""
+    from datetime import datetime, timedelta, timezone
+
     print(f"would assume {request.role_arn} as session {request.session_name} for {request.duration}s in {region}", file=out)
-    for name in environment.removed_names(base, block):
+    expiry = datetime.now(timezone.utc) + timedelta(seconds=request.duration)
+    placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
+    child = environment.child_environment(base, placeholder, region, block)
+    for name in sorted(set(base) - set(child)):
         print(f"remove {name}", file=out)
-    placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", _epoch(), "<assumed-role ARN>")
-    shown = environment.child_environment({}, placeholder, region, block)
-    for name, value in shown.items():
-        print(f"set {name}={value}", file=out)
-    print("exec " + " ".join(_quote(part) for part in command), file=out)
-
-
-def _epoch() -> Any:
-    from datetime import datetime, timezone
-    return datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _quote(part: str) -> str:
-    import shlex
-    return shlex.quote(part)
+    for name, value in child.items():
+        if base.get(name) != value:
+            print(f"set {name}={value}", file=out)
+    print("exec " + shlex.join(command), file=out)
 
 
 class _Reporter:

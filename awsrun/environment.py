@@ -6,7 +6,7 @@ Pure functions over mappings; the one named list of what is removed lives here.
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Mapping
+from typing import Dict, Mapping
 
 from awsrun.credentials import Credentials, iso8601
 
@@ -18,7 +18,6 @@ __all__ = [
     "is_removed",
     "merge_dotenv",
     "child_environment",
-    "removed_names",
     "ASSUMED_ROLE_VARIABLE",
 ]
 
@@ -102,9 +101,4 @@ def child_environment(
         }
     )
     return env
-
-
-def removed_names(base: Mapping[str, str], block_fallbacks: bool = True) -> List[str]:
-    """Names in ``base`` the child will not see (or will see replaced), for --dry-run."""
-    return sorted(name for name in base if is_removed(name) or (block_fallbacks and name in FALLBACK_BLOCKS))
 
