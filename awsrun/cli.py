@@ -98,6 +98,11 @@ def main(
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=err)
         return ExitStatus.INTERRUPTED
+    except Exception as exc:  # a bug or an unforeseen library error: still one line, no secret
+        if debug:
+            traceback.print_exc(file=err)
+        print(f"{PROG}: internal error ({exc.__class__.__name__}); run with --debug for details", file=err)
+        return ExitStatus.FAILURE
 
 
 def _parse(argv: List[str]) -> dict:

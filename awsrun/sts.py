@@ -111,6 +111,7 @@ class Source:
 
 def assume_role(client: Any, request: AssumeRoleRequest) -> Credentials:
     """Call AssumeRole; every failure becomes one StsError line."""
+    from botocore.parsers import ResponseParserError
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -131,6 +132,9 @@ def assume_role(client: Any, request: AssumeRoleRequest) -> Credentials:
         raise StsError(f"STS at {endpoint} did not answer in time, after retries") from None
     except EndpointConnectionError:
         raise StsError(f"could not connect to STS at {endpoint}") from None
+    except ResponseParserError:
+        # Its text quotes the raw body, which may hold issued secrets: never show it.
+        raise StsError(f"STS at {endpoint} sent an answer that is not a readable AssumeRole response") from None
     except BotoCoreError as exc:
         raise StsError(f"AssumeRole via {endpoint} failed: {exc}") from None
     try:
@@ -149,7 +153,7 @@ def assume_role(client: Any, request: AssumeRoleRequest) -> Credentials:
 def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: str) -> StsError:
     error = response.get("Error", {})
     code = error.get("Code", "Unknown")
-    message = error.get("Message", "")
+    message = " ".join(str(error.get("Message", "")).split())  # one line, whatever was sent
     metadata = response.get("ResponseMetadata", {})
     attempts = metadata.get("RetryAttempts", 0) + 1
     status = metadata.get("HTTPStatusCode", 0)

@@ -1,0 +1,219 @@
+"""A scripted fake STS on 127.0.0.1: answers each request with the next reply of a script.
+
+    with FakeSts([error("Throttling", 400), assume_role_ok()]) as sts:
+        run_awsrun([...], env={"AWS_ENDPOINT_URL_STS": sts.url})
+        assert len(sts.requests) == 2
+
+The last reply repeats once the script is used up, so a one-reply script answers every
+attempt the same way. Every request is recorded (path, headers, form body) before it is
+answered, so tests can count attempts and inspect what botocore sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict, List, Optional, Sequence
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+__all__ = [
+    "FakeSts",
+    "Reply",
+    "Request",
+    "assume_role_ok",
+    "closed_port_url",
+    "error",
+    "hang",
+    "raw",
+    "slow",
+    "without_credentials",
+    "ISSUED_KEY_ID",
+    "ISSUED_SECRET",
+    "ISSUED_TOKEN",
+]
+
+_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+# What the fake STS issues on success: obviously fake, and distinct from the source keys.
+ISSUED_KEY_ID = "ASIAFAKESTSISSUED001"
+ISSUED_SECRET = "fakeStsIssuedSecretKeyDoNotUse0000000000"
+ISSUED_TOKEN = "FwoFAKEfakeSTSsessionTOKEN" + "x" * 40
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer. ``hang`` holds the connection open without answering."""
+
+    status: int = 200
+    body: str = ""
+    delay: float = 0.0
+    hang: bool = False
+    headers: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the fake STS received it."""
+
+    method: str
+    path: str
+    headers: Dict[str, str]
+    form: Dict[str, str]
+
+    @property
+    def authorization(self) -> str:
+        return self.headers.get("authorization", "")
+
+
+def error(code: str, status: int = 400, message: str = "", kind: Optional[str] = None) -> Reply:
+    """An STS XML error document, as STS sends it."""
+    kind = kind or ("Receiver" if status >= 500 else "Sender")
+    body = (
+        f'<ErrorResponse xmlns="{_NS}">'
+        f"<Error><Type>{kind}</Type><Code>{escape(code)}</Code><Message>{escape(message or code)}</Message></Error>"
+        "<RequestId>00000000-0000-0000-0000-000000000000</RequestId>"
+        "</ErrorResponse>"
+    )
+    return Reply(status=status, body=body)
+
+
+def _assume_role_response(result: str) -> str:
+    return (
+        f'<AssumeRoleResponse xmlns="{_NS}"><AssumeRoleResult>{result}</AssumeRoleResult>'
+        "<ResponseMetadata><RequestId>11111111-1111-1111-1111-111111111111</RequestId></ResponseMetadata>"
+        "</AssumeRoleResponse>"
+    )
+
+
+_ASSUMED_USER = (
+    "<AssumedRoleUser><AssumedRoleId>AROAFAKEROLEID:session</AssumedRoleId>"
+    "<Arn>arn:aws:sts::123456789012:assumed-role/Deploy/session</Arn></AssumedRoleUser>"
+)
+
+
+def assume_role_ok(expires_in: timedelta = timedelta(hours=1)) -> Reply:
+    """A valid AssumeRole answer issuing ISSUED_KEY_ID / ISSUED_SECRET / ISSUED_TOKEN."""
+    expiration = (datetime.now(timezone.utc) + expires_in).strftime("%Y-%m-%dT%H:%M:%SZ")
+    credentials = (
+        f"<Credentials><AccessKeyId>{ISSUED_KEY_ID}</AccessKeyId><SecretAccessKey>{ISSUED_SECRET}</SecretAccessKey>"
+        f"<SessionToken>{ISSUED_TOKEN}</SessionToken><Expiration>{expiration}</Expiration></Credentials>"
+    )
+    return Reply(body=_assume_role_response(credentials + _ASSUMED_USER))
+
+
+def without_credentials() -> Reply:
+    """A well-formed 200 AssumeRole answer that holds no Credentials element."""
+    return Reply(body=_assume_role_response(_ASSUMED_USER))
+
+
+def raw(body: str, status: int = 200) -> Reply:
+    """Any body, e.g. malformed or truncated XML."""
+    return Reply(status=status, body=body)
+
+
+def slow(seconds: float, reply: Reply) -> Reply:
+    """``reply``, sent only after ``seconds``."""
+    return Reply(status=reply.status, body=reply.body, delay=seconds, headers=dict(reply.headers))
+
+
+def hang() -> Reply:
+    """Read the request, then never answer (until the server stops)."""
+    return Reply(hang=True)
+
+
+def closed_port_url() -> str:
+    """The URL of a port on 127.0.0.1 that nothing listens on (connection refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class FakeSts:
+    """The server; a context manager that starts it in a thread and stops it cleanly."""
+
+    def __init__(self, script: Sequence[Reply]) -> None:
+        if not script:
+            raise ValueError("the script needs at least one reply")
+        self._script = list(script)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.requests: List[Request] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        # A short poll interval keeps stop() fast (shutdown waits for the loop to notice).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-sts", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeSts":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        # Release handlers that hang or sleep first, so shutdown does not wait on them.
+        self._stopping.set()
+        if self._thread.is_alive():  # shutdown() would wait forever on a loop never started
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+    def __enter__(self) -> "FakeSts":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _next_reply(self, request: Request) -> Reply:
+        with self._lock:
+            index = len(self.requests)
+            self.requests.append(request)
+        return self._script[min(index, len(self._script) - 1)]
+
+    def _handler_class(self) -> type:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self._answer()
+
+            def do_GET(self) -> None:
+                self._answer()
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8") if length else ""
+                form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                reply = fake._next_reply(Request(self.command, self.path, headers, form))
+                if reply.hang:
+                    fake._stopping.wait()
+                    self.close_connection = True
+                    return
+                if reply.delay and fake._stopping.wait(reply.delay):
+                    return
+                payload = reply.body.encode("utf-8")
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (read timeout) before the slow answer came
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # keep test output clean
+
+        return Handler
