@@ -85,23 +85,17 @@ def main(
     """Run awsrun; the only place that turns an exception into a message and an exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     environ = os.environ if environ is None else environ
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
-    debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
+    run = _Invocation(environ, stdout or sys.stdout, stderr or sys.stderr, exec_command)
     try:
-        return _run(argv, environ, out, err, exec_command)
+        return run(argv)
     except AwsrunError as exc:
-        if debug:
-            traceback.print_exc(file=err)
-        print(f"{PROG}: {exc}", file=err)
+        run.fail(str(exc))
         return exc.exit_status
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=err)
+        run.fail("interrupted")
         return ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug or an unforeseen library error: still one line, no secret
-        if debug:
-            traceback.print_exc(file=err)
-        print(f"{PROG}: internal error ({exc.__class__.__name__}); run with --debug for details", file=err)
+        run.fail(f"internal error ({exc.__class__.__name__}); run with --debug for details")
         return ExitStatus.FAILURE
 
 
@@ -116,87 +110,110 @@ def _parse(argv: List[str]) -> dict:
 
 def _usage_problem(exc: Any) -> str:
     """docopt's message, told in one line a person understands."""
+    from docopt import parse_options
+
     message = str(exc).splitlines()[0]
     # Left-over options are reported as reprs: Option('-q', '--quiet', 0, True).
     left = re.search(r"Option\((None|'[^']*'), (None|'[^']*')", message)
     if not left:
         return message
-    short, long = (part.strip("'") for part in left.groups())
-    name = long if long != "None" else short
-    if short != "None" and long != "None":
-        return f"option {name} given more than once"
-    return f"unknown option {name}"
+    short, long = (None if part == "None" else part.strip("'") for part in left.groups())
+    known = {name for option in parse_options(__doc__) for name in (option.short, option.longer)}
+    if (short or long) in known:
+        return f"option {long or short} given more than once"
+    return f"unknown option {long or short}"
 
 
-def _run(argv: List[str], environ: Mapping[str, str], out: TextIO, err: TextIO, exec_command: Callable) -> int:
-    args = _parse(argv)
-    if args["--help"]:
-        print(__doc__.strip(), file=out)
-        return ExitStatus.OK
-    if args["--version"]:
-        print(f"{PROG} {__version__}", file=out)
-        return ExitStatus.OK
+class _Invocation:
+    """One run of awsrun: its streams, its exec function, and whether --debug is on yet."""
 
-    paths, required = settings_module.env_file_paths(args, environ)
-    files = read_env_files(paths, required)
-    config = settings_module.resolve(args, environ, files)
-    say = _Reporter(err, config.quiet)
-    if config.verbose:
-        for line in config.explain():
-            say(line)
-    if config.role is None:
-        raise UsageError("no role given: pass --role ARN or set AWSRUN_ROLE")
+    def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO, exec_command: Callable) -> None:
+        self.environ, self.out, self.err, self.exec_command = environ, out, err, exec_command
+        # Known for sure only once settings are resolved; until then, the environment's word.
+        self.debug = environ.get("AWSRUN_DEBUG", "").strip().lower() in settings_module.TRUE
+        self.quiet = False
 
-    child_base = environment.merge_dotenv(environ, files.values)
-    command = list(_command(args, child_base))
-    execute.resolve(command[0], child_base)
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(f"{PROG}: {message}", file=self.err)
 
-    # The real environment's credentials win; the .env's are used only when it has none.
-    real_has_credentials = any(environ.get(key) for key in environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",))
-    dotenv_credentials = {} if real_has_credentials else {
-        key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)
-    }
-    region, region_source = _region_from(config, child_base)
-    if region:
-        role_arn = _role_arn(config, region)
+    def fail(self, message: str) -> None:
+        if self.debug:
+            traceback.print_exc(file=self.err)
+        print(f"{PROG}: {message}", file=self.err)
 
-    from awsrun.sts import AssumeRoleRequest, Source, assume_role
+    def __call__(self, argv: List[str]) -> int:
+        environ, out = self.environ, self.out
+        args = _parse(argv)
+        self.debug = self.debug or args["--debug"]
+        if args["--help"]:
+            print(__doc__.strip(), file=out)
+            return ExitStatus.OK
+        if args["--version"]:
+            print(f"{PROG} {__version__}", file=out)
+            return ExitStatus.OK
 
-    source = Source(dotenv_credentials)
-    if not region:
-        region, region_source = source.configured_region(), "profile"
+        paths, required = settings_module.env_file_paths(args, environ)
+        files = read_env_files(paths, required)
+        config = settings_module.resolve(args, environ, files)
+        self.debug, self.quiet = config.debug, config.quiet
+        say = self.say
+        if config.verbose:
+            for line in config.explain():
+                say(line)
+        if config.role is None:
+            raise UsageError("no role given: pass --role ARN or set AWSRUN_ROLE")
+
+        child_base = environment.merge_dotenv(environ, files.values)
+        command = list(_command(args, child_base))
+        execute.resolve(command[0], child_base)
+
+        # The real environment's credentials win; the .env's are used only when it has none.
+        real_has_credentials = any(environ.get(key) for key in environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",))
+        dotenv_credentials = {} if real_has_credentials else {
+            key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)
+        }
+        region, region_source = _region_from(config, child_base)
+        if region:
+            role_arn = _role_arn(config, region)
+
+        from awsrun.sts import AssumeRoleRequest, Source, assume_role
+
+        source = Source(dotenv_credentials)
         if not region:
-            region, region_source = DEFAULT_REGION, "default"
-        role_arn = _role_arn(config, region)
-    if config.verbose:
-        if not config.region:
-            say(f"region = {region} (from {region_source})")
-        say(f"source credentials = {source.describe()}")
+            region, region_source = source.configured_region(), "profile"
+            if not region:
+                region, region_source = DEFAULT_REGION, "default"
+            role_arn = _role_arn(config, region)
+        if config.verbose:
+            if not config.region:
+                say(f"region = {region} (from {region_source})")
+            say(f"source credentials = {source.describe()}")
 
-    request = AssumeRoleRequest(
-        role_arn=role_arn,
-        session_name=config.session_name,
-        duration=config.duration,
-        external_id=config.external_id,
-        source_identity=config.source_identity,
-        tags=config.tags,
-        transitive_tags=config.transitive_tags,
-        policy=config.policy,
-        policy_arns=config.policy_arns,
-    )
-    if config.dry_run:
-        source.describe()  # no source credentials is an error here too
-        _print_plan(out, request, region, child_base, command, not config.allow_fallbacks)
-        return ExitStatus.OK
+        request = AssumeRoleRequest(
+            role_arn=role_arn,
+            session_name=config.session_name,
+            duration=config.duration,
+            external_id=config.external_id,
+            source_identity=config.source_identity,
+            tags=config.tags,
+            transitive_tags=config.transitive_tags,
+            policy=config.policy,
+            policy_arns=config.policy_arns,
+        )
+        if config.dry_run:
+            source.describe()  # no source credentials is an error here too
+            _print_plan(out, request, region, child_base, command, not config.allow_fallbacks)
+            return ExitStatus.OK
 
-    client = source.client(region, config.connect_timeout, config.read_timeout)
-    credentials = assume_role(client, request)
-    child_env = environment.child_environment(child_base, credentials, region, not config.allow_fallbacks)
-    say(f"assumed {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
-    if not (args["COMMAND"]):
-        say(f"starting {command[0]} with the role's credentials; exit it to drop them")
-    exec_command(command, child_env)
-    return ExitStatus.OK  # only reached when exec_command is replaced (tests)
+        client = source.client(region, config.connect_timeout, config.read_timeout)
+        credentials = assume_role(client, request)
+        child_env = environment.child_environment(child_base, credentials, region, not config.allow_fallbacks)
+        say(f"assumed {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
+        if not (args["COMMAND"]):
+            say(f"starting {command[0]} with the role's credentials; exit it to drop them")
+        self.exec_command(command, child_env)
+        return ExitStatus.OK  # only reached when exec_command is replaced (tests)
 
 
 def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str]:
@@ -241,12 +258,3 @@ def _print_plan(out: TextIO, request: Any, region: str, base: Mapping[str, str],
         if base.get(name) != value:
             print(f"set {name}={value}", file=out)
     print("exec " + shlex.join(command), file=out)
-
-
-class _Reporter:
-    def __init__(self, stream: TextIO, quiet: bool) -> None:
-        self.stream, self.quiet = stream, quiet
-
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            print(f"{PROG}: {message}", file=self.stream)

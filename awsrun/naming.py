@@ -16,7 +16,7 @@ MAX_LENGTH = 64
 def sanitise(text: str, keep_tail: str = "") -> str:
     """Replace characters STS refuses and cut to 64, keeping ``keep_tail`` whole at the end."""
     head = _NOT_ALLOWED.sub("-", text).strip("-")
-    tail = _NOT_ALLOWED.sub("-", keep_tail)
+    tail = _NOT_ALLOWED.sub("-", keep_tail)[-MAX_LENGTH:]
     name = head[: MAX_LENGTH - len(tail)] + tail
     return name if len(name) >= 2 else (name + "--")[:2]
 

@@ -19,7 +19,7 @@ from awsrun.naming import default_session_name
 __all__ = ["Settings", "resolve", "env_file_paths", "env_name"]
 
 _NOT_SETTINGS = {"--help", "--version", "--env-file", "--no-env-file", "--", "COMMAND", "ARG"}
-_TRUE = {"1", "true", "yes", "on"}
+TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _MASKED = {"external-id"}
 DEFAULTS = {"duration": "3600", "connect-timeout": "5", "read-timeout": "10"}
@@ -37,7 +37,7 @@ class Settings:
     role: Optional[validate.RoleRef]
     session_name: str
     duration: int
-    external_id: Optional[str]
+    external_id: Optional[str] = field(repr=False)
     region: Optional[str]
     source_identity: Optional[str]
     tags: Tuple[Tuple[str, str], ...]
@@ -60,7 +60,7 @@ class Settings:
 
 
 def _parse_bool(name: str, text: str) -> bool:
-    if text.strip().lower() in _TRUE:
+    if text.strip().lower() in TRUE:
         return True
     if text.strip().lower() in _FALSE:
         return False
@@ -77,14 +77,26 @@ def _from_text(name: str, text: str, like: Any) -> Any:
 
 
 def env_file_paths(args: Mapping[str, Any], environ: Mapping[str, str]) -> Tuple[List[str], bool]:
-    """The .env files to read and whether they must exist (named ones must)."""
-    named = list(args["--env-file"]) or _from_text("AWSRUN_ENV_FILE", environ.get("AWSRUN_ENV_FILE", ""), [])
-    none = args["--no-env-file"] or _parse_bool("AWSRUN_NO_ENV_FILE", environ.get("AWSRUN_NO_ENV_FILE", ""))
-    if none and named:
-        raise UsageError("--no-env-file and --env-file exclude each other")
-    if none:
-        return [], False
-    return (named, True) if named else ([DEFAULT_PATH], False)
+    """The .env files to read and whether they must exist (named ones must).
+
+    Flags beat the environment here too; a conflict within one layer is an error.
+    """
+    layers = [
+        (list(args["--env-file"]), bool(args["--no-env-file"]), "--env-file and --no-env-file"),
+        (
+            _from_text("AWSRUN_ENV_FILE", environ.get("AWSRUN_ENV_FILE", ""), []),
+            _parse_bool("AWSRUN_NO_ENV_FILE", environ.get("AWSRUN_NO_ENV_FILE", "")),
+            "AWSRUN_ENV_FILE and AWSRUN_NO_ENV_FILE",
+        ),
+    ]
+    for named, none, names in layers:
+        if named and none:
+            raise UsageError(f"{names} exclude each other")
+        if none:
+            return [], False
+        if named:
+            return named, True
+    return [DEFAULT_PATH], False
 
 
 def _layers(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles) -> Tuple[Dict[str, Any], Dict[str, str]]:

@@ -86,7 +86,7 @@ def role(value: str) -> RoleRef:
     """Check a role ARN or its ACCOUNT:NAME shorthand."""
     full = _ROLE_ARN.fullmatch(value)
     match = full or _ROLE_SHORTHAND.fullmatch(value)
-    if not match or len(match["path"]) > 512:
+    if not match or len(match["path"]) > 511:  # IAM: 512 with the leading /
         raise InvalidValue("role", value, ROLE_RULE)
     return RoleRef(
         full["partition"] if full else None, match["account"], match["path"] + match["name"]
@@ -110,10 +110,7 @@ def session_name(value: str) -> str:
 
 
 def duration(value: str) -> int:
-    try:
-        seconds = int(value)
-    except ValueError:
-        seconds = -1
+    seconds = int(value) if re.fullmatch(r"[0-9]{1,6}", value) else -1
     if not 900 <= seconds <= 43200:
         raise InvalidValue("duration", value, "expected whole seconds from 900 to 43200")
     return seconds

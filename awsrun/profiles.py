@@ -1,0 +1,112 @@
+"""Turn AWS CLI profiles (as botocore loaded them) into a source and a chain of roles.
+
+Pure: takes the ``profiles`` mapping of botocore's ``full_config``; reads no file itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from awsrun.errors import ConfigError
+
+__all__ = ["ProfileHop", "SourceSpec", "ProfileChain", "resolve", "CREDENTIAL_SOURCES"]
+
+# credential_source values and the botocore provider that serves each.
+CREDENTIAL_SOURCES = {"Environment": "env", "Ec2InstanceMetadata": "iam-role", "EcsContainer": "container-role"}
+# Keys that make a profile without role_arn a usable source of credentials.
+_CREDENTIAL_KEYS = ("aws_access_key_id", "credential_process", "sso_session", "sso_start_url", "login_session")
+
+
+@dataclass(frozen=True)
+class ProfileHop:
+    """One role a profile asks to assume, with the profile's own settings for it."""
+
+    profile: str
+    role_arn: str
+    external_id: Optional[str] = None
+    mfa_serial: Optional[str] = None
+    duration_seconds: Optional[str] = None
+    role_session_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the first hop's credentials come from.
+
+    ``profile``: botocore loads that profile's own credentials (keys, SSO, process, web
+    identity); ``own_keys``: the profile names itself as source_profile, so its static keys;
+    ``credential_source``: one of CREDENTIAL_SOURCES. All None: botocore's default chain.
+    """
+
+    profile: Optional[str] = None
+    own_keys: bool = False
+    credential_source: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ProfileChain:
+    source: SourceSpec
+    hops: Tuple[ProfileHop, ...]  # in the order they are assumed
+    region: Optional[str]
+
+
+def _hop(name: str, profile: Mapping[str, Any]) -> ProfileHop:
+    return ProfileHop(
+        profile=name,
+        role_arn=profile["role_arn"],
+        external_id=profile.get("external_id"),
+        mfa_serial=profile.get("mfa_serial"),
+        duration_seconds=profile.get("duration_seconds"),
+        role_session_name=profile.get("role_session_name"),
+    )
+
+
+def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChain:
+    """Walk source_profile links from ``name`` down to where credentials come from."""
+    hops: List[ProfileHop] = []
+    visited: List[str] = []
+    current = name
+    while True:
+        if current in visited:
+            raise ConfigError("profile loop: " + " -> ".join(visited + [current]))
+        visited.append(current)
+        profile = profiles.get(current)
+        if profile is None:
+            via = f" (source_profile of {visited[-2]!r})" if len(visited) > 1 else ""
+            raise ConfigError(f"profile {current!r}{via} not found in the AWS config or credentials file")
+        region = profiles[name].get("region")
+        source_profile = profile.get("source_profile")
+        credential_source = profile.get("credential_source")
+        if "role_arn" not in profile:
+            if not any(profile.get(key) for key in _CREDENTIAL_KEYS):
+                raise ConfigError(f"profile {current!r} has neither role_arn nor credentials")
+            return ProfileChain(SourceSpec(profile=current), tuple(hops), region)
+        if source_profile and credential_source:
+            raise ConfigError(f"profile {current!r} sets both source_profile and credential_source; keep one")
+        if not source_profile and not credential_source:
+            if profile.get("web_identity_token_file"):  # botocore assumes this one itself
+                return ProfileChain(SourceSpec(profile=current), tuple(hops), region)
+            raise ConfigError(f"profile {current!r} has role_arn but neither source_profile nor credential_source")
+        hops.insert(0, _hop(current, profile))
+        if credential_source:
+            if credential_source not in CREDENTIAL_SOURCES:
+                raise ConfigError(
+                    f"profile {current!r}: credential_source {credential_source!r} is not one of "
+                    + ", ".join(CREDENTIAL_SOURCES)
+                )
+            return ProfileChain(SourceSpec(credential_source=credential_source), tuple(hops), region)
+        if source_profile == current:
+            if not profile.get("aws_access_key_id"):
+                raise ConfigError(f"profile {current!r} is its own source_profile but has no aws_access_key_id")
+            return ProfileChain(SourceSpec(profile=current, own_keys=True), tuple(hops), region)
+        current = source_profile
+
+
+def own_keys(profile: Mapping[str, Any]) -> Dict[str, Optional[str]]:
+    """The static keys of a profile that is its own source_profile."""
+    return {
+        "AWS_ACCESS_KEY_ID": profile.get("aws_access_key_id"),
+        "AWS_SECRET_ACCESS_KEY": profile.get("aws_secret_access_key"),
+        "AWS_SESSION_TOKEN": profile.get("aws_session_token"),
+    }
