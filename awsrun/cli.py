@@ -155,6 +155,7 @@ class _Invocation:
 
         paths, required = settings_module.env_file_paths(args, environ)
         files = read_env_files(paths, required)
+        self.debug = settings_module.wants_debug(args, environ, files)
         config = settings_module.resolve(args, environ, files)
         self.debug, self.quiet = config.debug, config.quiet
         say = self.say

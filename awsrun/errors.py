@@ -75,11 +75,14 @@ class CommandNotFound(AwsrunError):
     """The command is not on the child's PATH."""
 
     exit_status = ExitStatus.NOT_FOUND
-    template = "command not found: {detail}"
+    template = "command not found: {detail!r}"
 
 
 class CommandNotExecutable(AwsrunError):
     """The command exists but cannot be executed."""
 
     exit_status = ExitStatus.NOT_EXECUTABLE
-    template = "command not executable: {detail}"
+    template = "command {detail!r} cannot be executed{why}"
+
+    def __init__(self, command: str, why: str = "") -> None:
+        super().__init__(command, why=f" ({why})" if why else "")

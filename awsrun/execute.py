@@ -20,9 +20,9 @@ def resolve(command: str, environ: Mapping[str, str]) -> str:
     if found:
         return found
     if shutil.which(command, mode=os.F_OK, path=search_path):
-        raise CommandNotExecutable(command)
+        raise CommandNotExecutable(command, "no execute permission")
     if os.sep in command and os.path.isdir(command):
-        raise CommandNotExecutable(f"{command} (a directory)")
+        raise CommandNotExecutable(command, "a directory")
     raise CommandNotFound(command)
 
 
@@ -37,4 +37,4 @@ def exec_command(argv: Sequence[str], environ: Mapping[str, str]) -> NoReturn:
     except FileNotFoundError:
         raise CommandNotFound(argv[0]) from None
     except OSError as exc:  # EACCES, ENOEXEC (no #! line), ...
-        raise CommandNotExecutable(f"{argv[0]} ({exc.strerror})") from None
+        raise CommandNotExecutable(argv[0], exc.strerror or "") from None

@@ -16,7 +16,7 @@ from awsrun.envfile import DEFAULT_PATH, EnvFiles
 from awsrun.errors import InvalidValue, UsageError
 from awsrun.naming import default_session_name
 
-__all__ = ["Settings", "resolve", "env_file_paths", "env_name"]
+__all__ = ["Settings", "resolve", "wants_debug", "env_file_paths", "env_name"]
 
 _NOT_SETTINGS = {"--help", "--version", "--env-file", "--no-env-file", "--", "COMMAND", "ARG"}
 TRUE = {"1", "true", "yes", "on"}
@@ -121,6 +121,12 @@ def _layers(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles
         if not raw[name]:
             sources.pop(name, None)  # set to empty or false: nothing to report
     return raw, sources
+
+
+def wants_debug(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles) -> bool:
+    """--debug alone, by the same precedence, so that it holds for errors in other settings."""
+    raw, _ = _layers({"--debug": args["--debug"]}, environ, files)
+    return bool(raw["debug"])
 
 
 def resolve(

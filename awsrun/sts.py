@@ -107,6 +107,8 @@ class Source:
             raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
         except BotoCoreError as exc:
             raise ConfigError(f"could not load the source credentials: {exc}") from None
+        except RuntimeError as exc:  # botocore's word for credentials that stay expired
+            raise ConfigError(f"the source credentials could not be used: {exc}") from None
 
 
 def assume_role(client: Any, request: AssumeRoleRequest) -> Credentials:
@@ -132,6 +134,8 @@ def assume_role(client: Any, request: AssumeRoleRequest) -> Credentials:
         raise StsError(f"STS at {endpoint} did not answer in time, after retries") from None
     except EndpointConnectionError:
         raise StsError(f"could not connect to STS at {endpoint}") from None
+    except RuntimeError as exc:  # refreshed source credentials still expired
+        raise ConfigError(f"the source credentials could not be used: {exc}") from None
     except ResponseParserError:
         # Its text quotes the raw body, which may hold issued secrets: never show it.
         raise StsError(f"STS at {endpoint} sent an answer that is not a readable AssumeRole response") from None
