@@ -1,14 +1,25 @@
 """awsrun: run a command with only the temporary credentials of an assumed IAM role.
 
 Usage:
-  awsrun [options] [--tag KEY=VALUE]... [--transitive-tag KEY]... [--policy-arn ARN]...
-         [--env-file PATH]... [--] [COMMAND [ARG...]]
+  awsrun [options] [--role ARN]... [--tag KEY=VALUE]... [--transitive-tag KEY]...
+         [--policy-arn ARN]... [--env-file PATH]... [--] [COMMAND [ARG...]]
 
 With no COMMAND, awsrun starts $SHELL (or /bin/sh) under the role.
 
 Role session:
   -r ARN, --role ARN            Role to assume: arn:PARTITION:iam::ACCOUNT:role/NAME,
                                 or ACCOUNT:NAME with the partition of the region.
+                                Repeat to chain: each role is assumed with the
+                                previous one's session; the last one's reaches COMMAND.
+  -p NAME, --profile NAME       AWS CLI profile (~/.aws/config) whose role_arn,
+                                source_profile or credential_source, mfa_serial,
+                                external_id, duration_seconds, role_session_name and
+                                region to use; options given here override them. A
+                                profile without role_arn is the source for --role.
+  --mfa-serial ARN              MFA device for the first role (default: the profile's
+                                mfa_serial).
+  --mfa-code CODE               The 6-digit MFA code. Without it, awsrun asks on the
+                                terminal, up to 3 times.
   -s NAME, --session-name NAME  Role session name, 2-64 of A-Z a-z 0-9 _+=,.@- .
                                 Default: the CI repository and run or job id on
                                 GitHub Actions and GitLab CI, else USER@HOST.
@@ -60,12 +71,12 @@ import re
 import shlex
 import sys
 import traceback
-from typing import Any, Callable, List, Mapping, Optional, Sequence, TextIO
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO
 
 from awsrun import __version__, environment, execute, settings as settings_module
 from awsrun.credentials import Credentials, iso8601
 from awsrun.envfile import EnvFiles, read as read_env_files
-from awsrun.errors import AwsrunError, ExitStatus, UsageError, InvalidValue
+from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue, UsageError
 from awsrun.validate import region_partition
 
 __all__ = ["main"]
@@ -158,63 +169,72 @@ class _Invocation:
         self.debug = settings_module.wants_debug(args, environ, files)
         config = settings_module.resolve(args, environ, files)
         self.debug, self.quiet = config.debug, config.quiet
-        say = self.say
         if config.verbose:
             for line in config.explain():
-                say(line)
-        if config.role is None:
-            raise UsageError("no role given: pass --role ARN or set AWSRUN_ROLE")
+                self.say(line)
+        if not config.roles and not config.profile:
+            raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or name a --profile")
 
         child_base = environment.merge_dotenv(environ, files.values)
-        command = list(_command(args, child_base))
+        command = _command(args, child_base)
         execute.resolve(command[0], child_base)
-
-        # The real environment's credentials win; the .env's are used only when it has none.
-        real_has_credentials = any(environ.get(key) for key in environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",))
-        dotenv_credentials = {} if real_has_credentials else {
-            key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)
-        }
         region, region_source = _region_from(config, child_base)
-        if region:
-            role_arn = _role_arn(config, region)
+        if region:  # known without botocore: check the partitions before importing it
+            _check_partitions(config, region)
 
-        from awsrun.sts import AssumeRoleRequest, Source, assume_role
+        from awsrun import chain as chain_module, mfa, profiles
+        from awsrun.sts import Source
 
-        source = Source(dotenv_credentials)
+        source = Source(_dotenv_credentials(environ, files))
+        profile_chain = None
+        if config.profile:
+            known = source.profiles()
+            profile_chain = profiles.resolve(known, config.profile)
+            spec = profile_chain.source
+            source.use(
+                profile=None if spec.credential_source else spec.profile,
+                keys=profiles.own_keys(known[spec.profile]) if spec.own_keys else None,
+                provider=profiles.CREDENTIAL_SOURCES.get(spec.credential_source or ""),
+            )
         if not region:
-            region, region_source = source.configured_region(), "profile"
-            if not region:
-                region, region_source = DEFAULT_REGION, "default"
-            role_arn = _role_arn(config, region)
+            profile_region = profile_chain.region if profile_chain else source.configured_region()
+            region, region_source = (profile_region, "profile") if profile_region else (DEFAULT_REGION, "default")
+            _check_partitions(config, region)
+        hops = chain_module.plan(config, profile_chain, region_partition(region))
+        needs_code = any(hop.request.mfa_serial for hop in hops) and not config.mfa_code
+        if needs_code and not config.dry_run and not mfa.has_terminal():
+            raise ConfigError(
+                f"an MFA code is needed for {next(h.request.mfa_serial for h in hops if h.request.mfa_serial)} "
+                "and there is no terminal to ask on: pass --mfa-code CODE or set AWSRUN_MFA_CODE"
+            )
         if config.verbose:
             if not config.region:
-                say(f"region = {region} (from {region_source})")
-            say(f"source credentials = {source.describe()}")
-
-        request = AssumeRoleRequest(
-            role_arn=role_arn,
-            session_name=config.session_name,
-            duration=config.duration,
-            external_id=config.external_id,
-            source_identity=config.source_identity,
-            tags=config.tags,
-            transitive_tags=config.transitive_tags,
-            policy=config.policy,
-            policy_arns=config.policy_arns,
-        )
+                self.say(f"region = {region} (from {region_source})")
+            self.say(f"source credentials = {source.describe()}")
+            for hop in hops:
+                self.say(hop.explain())
         if config.dry_run:
             source.describe()  # no source credentials is an error here too
-            _print_plan(out, request, region, child_base, command, not config.allow_fallbacks)
+            _print_plan(out, hops, region, child_base, command, not config.allow_fallbacks)
             return ExitStatus.OK
 
-        client = source.client(region, config.connect_timeout, config.read_timeout)
-        credentials = assume_role(client, request)
+        credentials = chain_module.assume_all(
+            source, hops, region, (config.connect_timeout, config.read_timeout),
+            config.mfa_code, mfa.prompt, self.say,
+        )
         child_env = environment.child_environment(child_base, credentials, region, not config.allow_fallbacks)
-        say(f"assumed {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
-        if not (args["COMMAND"]):
-            say(f"starting {command[0]} with the role's credentials; exit it to drop them")
+        self.say(f"assumed {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
+        if not args["COMMAND"]:
+            self.say(f"starting {command[0]} with the role's credentials; exit it to drop them")
         self.exec_command(command, child_env)
         return ExitStatus.OK  # only reached when exec_command is replaced (tests)
+
+
+def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles) -> Dict[str, str]:
+    """The .env's source credentials, used only when the real environment has none."""
+    if any(environ.get(key) for key in environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",)):
+        return {}
+    return {key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)}
 
 
 def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str]:
@@ -235,22 +255,25 @@ def _region_from(config: settings_module.Settings, env: Mapping[str, str]) -> tu
     return None, None
 
 
-def _role_arn(config: settings_module.Settings, region: str) -> str:
+def _check_partitions(config: settings_module.Settings, region: str) -> None:
+    """A full role ARN must be in the region's partition (STS there would not know it)."""
     partition = region_partition(region)
-    role = config.role
-    if role.partition and role.partition != partition:
-        raise InvalidValue(
-            "region", region, f"it is in partition {partition}, but the role is in {role.partition}"
-        )
-    return role.arn(partition)
+    for role in config.roles:
+        if role.partition and role.partition != partition:
+            raise InvalidValue(
+                "region", region, f"it is in partition {partition}, but role {role.arn(partition)} is in {role.partition}"
+            )
 
 
-def _print_plan(out: TextIO, request: Any, region: str, base: Mapping[str, str], command: List[str], block: bool) -> None:
-    """What --dry-run shows: the call it would make and the environment diff, no secret."""
+def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str, str], command: List[str], block: bool) -> None:
+    """What --dry-run shows: the calls it would make and the environment diff, no secret."""
     from datetime import datetime, timedelta, timezone
 
-    print(f"would assume {request.role_arn} as session {request.session_name} for {request.duration}s in {region}", file=out)
-    expiry = datetime.now(timezone.utc) + timedelta(seconds=request.duration)
+    for hop in hops:
+        r = hop.request
+        mfa = f" with MFA {r.mfa_serial}" if r.mfa_serial else ""
+        print(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}", file=out)
+    expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
     placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
     child = environment.child_environment(base, placeholder, region, block)
     for name in sorted(set(base) - set(child)):

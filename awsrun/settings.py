@@ -21,7 +21,7 @@ __all__ = ["Settings", "resolve", "wants_debug", "env_file_paths", "env_name"]
 _NOT_SETTINGS = {"--help", "--version", "--env-file", "--no-env-file", "--", "COMMAND", "ARG"}
 TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_MASKED = {"external-id"}
+_MASKED = {"external-id", "mfa-code"}
 DEFAULTS = {"duration": "3600", "connect-timeout": "5", "read-timeout": "10"}
 
 
@@ -34,7 +34,10 @@ def env_name(option: str) -> str:
 class Settings:
     """Every resolved and checked setting, and where each one came from."""
 
-    role: Optional[validate.RoleRef]
+    roles: Tuple[validate.RoleRef, ...]
+    profile: Optional[str]
+    mfa_serial: Optional[str]
+    mfa_code: Optional[str] = field(repr=False)
     session_name: str
     duration: int
     external_id: Optional[str] = field(repr=False)
@@ -53,6 +56,10 @@ class Settings:
     debug: bool
     sources: Dict[str, str] = field(default_factory=dict, compare=False)
     shown: Dict[str, str] = field(default_factory=dict, compare=False)
+
+    def given(self, name: str) -> bool:
+        """Whether the user set ``name`` (flag, environment or .env), not a default."""
+        return self.sources.get(name, "default") != "default"
 
     def explain(self) -> List[str]:
         """One line per setting that is set: its value (masked if sensitive) and its source."""
@@ -145,7 +152,10 @@ def resolve(
         validate.region_partition(region)
     tags = validate.tags(raw["tag"])
     settings = Settings(
-        role=validate.role(raw["role"]) if raw["role"] else None,
+        roles=tuple(validate.role(value) for value in raw["role"]),
+        profile=raw["profile"] or None,
+        mfa_serial=validate.mfa_serial(raw["mfa-serial"]) if raw["mfa-serial"] else None,
+        mfa_code=validate.mfa_code(raw["mfa-code"]) if raw["mfa-code"] else None,
         session_name=validate.session_name(raw["session-name"]),
         duration=validate.duration(raw["duration"]),
         external_id=validate.external_id(raw["external-id"]) if raw["external-id"] else None,
@@ -171,6 +181,8 @@ def resolve(
 
 
 def _show(name: str, value: Any) -> str:
+    if name == "mfa-code":
+        return "******"
     if name in _MASKED:
         return mask(str(value))
     if isinstance(value, list):

@@ -34,8 +34,9 @@ class AssumeRoleRequest:
     transitive_tags: Tuple[str, ...] = ()
     policy: Optional[str] = None
     policy_arns: Tuple[str, ...] = ()
+    mfa_serial: Optional[str] = None
 
-    def params(self) -> Dict[str, Any]:
+    def params(self, token_code: Optional[str] = None) -> Dict[str, Any]:
         params: Dict[str, Any] = {
             "RoleArn": self.role_arn,
             "RoleSessionName": self.session_name,
@@ -48,6 +49,8 @@ class AssumeRoleRequest:
             "Tags": [{"Key": k, "Value": v} for k, v in self.tags],
             "TransitiveTagKeys": list(self.transitive_tags),
             "PolicyArns": [{"arn": arn} for arn in self.policy_arns],
+            "SerialNumber": self.mfa_serial if token_code else None,
+            "TokenCode": token_code,
         }
         params.update({key: value for key, value in optional.items() if value})
         return params
@@ -57,21 +60,49 @@ class Source:
     """The source credentials, found by botocore's own chain.
 
     ``dotenv_credentials`` (keys or a profile read from .env) are used only when the
-    caller has established that the real environment holds none.
+    caller has established that the real environment holds none. ``use`` then narrows the
+    source to what a profile names.
     """
 
     def __init__(self, dotenv_credentials: Mapping[str, str]) -> None:
-        import botocore.session
-
-        self._session = botocore.session.Session(profile=dotenv_credentials.get("AWS_PROFILE"))
-        # Regional endpoints: the global one is a single point of failure and slower.
-        self._session.set_config_variable("sts_regional_endpoints", "regional")
         key_id = dotenv_credentials.get("AWS_ACCESS_KEY_ID")
         secret = dotenv_credentials.get("AWS_SECRET_ACCESS_KEY")
         if bool(key_id) != bool(secret):
             raise ConfigError(".env holds only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        self._session = self._new_session(dotenv_credentials.get("AWS_PROFILE"))
+        self._provider: Optional[str] = None
         if key_id:
             self._session.set_credentials(key_id, secret, dotenv_credentials.get("AWS_SESSION_TOKEN"))
+
+    @staticmethod
+    def _new_session(profile: Optional[str]) -> Any:
+        import botocore.session
+
+        session = botocore.session.Session(profile=profile)
+        # Regional endpoints: the global one is a single point of failure and slower.
+        session.set_config_variable("sts_regional_endpoints", "regional")
+        return session
+
+    def profiles(self) -> Mapping[str, Mapping[str, Any]]:
+        """Every profile of the AWS config and credentials files, as botocore read them."""
+        return self._guard(lambda: self._session.full_config.get("profiles", {}))
+
+    def use(self, profile: Optional[str] = None, keys: Optional[Mapping[str, Optional[str]]] = None,
+            provider: Optional[str] = None) -> None:
+        """Take the credentials of ``profile`` (as botocore resolves it), static ``keys``, or
+        the named provider of botocore's chain ('env', 'container-role', 'iam-role')."""
+        self._session = self._new_session(profile)
+        self._provider = provider
+        if keys:
+            self._session.set_credentials(
+                keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"], keys.get("AWS_SESSION_TOKEN")
+            )
+
+    def _credentials(self) -> Any:
+        if self._provider:
+            resolver = self._session.get_component("credential_provider")
+            return resolver.get_provider(self._provider).load()
+        return self._session.get_credentials()
 
     def configured_region(self) -> Optional[str]:
         """The region of the active profile in ~/.aws/config, if any."""
@@ -79,13 +110,15 @@ class Source:
 
     def describe(self) -> str:
         """How the source credentials were found and their masked key id."""
-        credentials = self._guard(self._session.get_credentials)
+        credentials = self._guard(self._credentials)
         if credentials is None:
             raise NoSourceCredentials()
         frozen = self._guard(credentials.get_frozen_credentials)
         return f"{credentials.method} ({mask(frozen.access_key)})"
 
-    def client(self, region: str, connect_timeout: float, read_timeout: float) -> Any:
+    def client(self, region: str, connect_timeout: float, read_timeout: float,
+               credentials: Optional[Credentials] = None) -> Any:
+        """An STS client signing with the source credentials, or with ``credentials`` (a chain)."""
         from botocore.config import Config
 
         config = Config(
@@ -94,7 +127,24 @@ class Source:
             read_timeout=read_timeout,
             user_agent_extra=f"awsrun/{__version__}",
         )
-        return self._guard(lambda: self._session.create_client("sts", region_name=region, config=config))
+        keys: Dict[str, Any] = {}
+        if credentials is not None:
+            keys = {
+                "aws_access_key_id": credentials.access_key_id,
+                "aws_secret_access_key": credentials.secret_access_key,
+                "aws_session_token": credentials.session_token,
+            }
+        elif self._provider:
+            found = self._guard(self._credentials)
+            if found is None:
+                raise NoSourceCredentials(f" (credential_source: botocore's {self._provider!r} provider)")
+            frozen = self._guard(found.get_frozen_credentials)
+            keys = {
+                "aws_access_key_id": frozen.access_key,
+                "aws_secret_access_key": frozen.secret_key,
+                "aws_session_token": frozen.token,
+            }
+        return self._guard(lambda: self._session.create_client("sts", region_name=region, config=config, **keys))
 
     def _guard(self, call: Any) -> Any:
         from botocore.exceptions import BotoCoreError, NoCredentialsError, ProfileNotFound
@@ -111,7 +161,7 @@ class Source:
             raise ConfigError(f"the source credentials could not be used: {exc}") from None
 
 
-def assume_role(client: Any, request: AssumeRoleRequest) -> Credentials:
+def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[str] = None) -> Credentials:
     """Call AssumeRole; every failure becomes one StsError line."""
     from botocore.parsers import ResponseParserError
     from botocore.exceptions import (
@@ -125,7 +175,7 @@ def assume_role(client: Any, request: AssumeRoleRequest) -> Credentials:
 
     endpoint = client.meta.endpoint_url
     try:
-        response = client.assume_role(**request.params())
+        response = client.assume_role(**request.params(token_code))
     except ClientError as exc:
         raise _explain(exc.response, request, client.meta.region_name) from None
     except NoCredentialsError:
@@ -162,6 +212,8 @@ def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: st
     attempts = metadata.get("RetryAttempts", 0) + 1
     status = metadata.get("HTTPStatusCode", 0)
     role = request.role_arn
+    if code == "AccessDenied" and "MultiFactorAuthentication" in message:
+        return StsError(f"STS refused the MFA code for {request.mfa_serial} (wrong, expired or already used)", code="MfaRejected")
     if code == "AccessDenied":
         return StsError(
             f"STS denied AssumeRole on {role} (AccessDenied: {message}); check that the role's "

@@ -28,6 +28,9 @@ __all__ = [
     "policy",
     "policy_arns",
     "timeout",
+    "mfa_serial",
+    "mfa_code",
+    "chained_duration",
 ]
 
 # Region names of each partition, as botocore's partitions.json describes them. Kept here
@@ -209,4 +212,33 @@ def timeout(name: str, value: str) -> float:
         seconds = -1.0
     if not 0 < seconds <= 300:
         raise InvalidValue(name, value, "expected seconds, more than 0 and at most 300")
+    return seconds
+
+
+_MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
+MAX_CHAINED_DURATION = 3600
+
+
+def mfa_serial(value: str) -> str:
+    """An MFA device ARN (arn:aws:iam::ACCOUNT:mfa/NAME) or a hardware serial number."""
+    if not _MFA_SERIAL.fullmatch(value):
+        raise InvalidValue("MFA serial", value, r"expected an MFA device ARN or serial: 9-256 of [\w+=/:,.@-]")
+    return value
+
+
+def mfa_code(value: str) -> str:
+    """Exactly six digits. The code is a secret: the message never repeats it."""
+    if not re.fullmatch(r"[0-9]{6}", value):
+        raise InvalidValue("MFA code", "******", "expected exactly 6 digits")
+    return value
+
+
+def chained_duration(seconds: int, where: str) -> int:
+    """AWS caps a session assumed with another role session's credentials at one hour."""
+    if seconds > MAX_CHAINED_DURATION:
+        raise InvalidValue(
+            "duration", seconds,
+            f"{where} is assumed with another role's session, and AWS limits such chained "
+            f"sessions to {MAX_CHAINED_DURATION} seconds",
+        )
     return seconds

@@ -106,8 +106,8 @@ USAGE_ERRORS = [
     (["--bogus"], {}, ["unknown option", "--bogus"]),
     (["--rolex", ROLE, "true"], {}, ["unknown option", "--rolex"]),
     (["-x"], {}, ["-x"]),
-    (["--role", ROLE, "--role", ROLE, "true"], {}, ["--role", "more than once"]),
-    (["-r", ROLE, "-r", ROLE, "true"], {}, ["--role", "more than once"]),
+    (["--profile", "a", "--profile", "b", "true"], {}, ["--profile", "more than once"]),
+    (["-p", "a", "-p", "b", "true"], {}, ["--profile", "more than once"]),
     (["--duration", "900", "--duration", "900"], {}, ["--duration", "more than once"]),
     (["-q", "-q"], {}, ["--quiet", "more than once"]),
     # options without a short form too: not "unknown"
@@ -184,7 +184,7 @@ def test_the_commands_own_debug_flag_is_not_ours(argv: List[str]) -> None:
 def test_the_commands_own_options_are_not_parsed(argv: List[str], command: str, args: List[str]) -> None:
     parsed = cli._parse(argv)
     assert (parsed["COMMAND"], parsed["ARG"]) == (command, args)
-    assert parsed["--role"] == ROLE
+    assert parsed["--role"] == [ROLE]
     assert not parsed["--help"] and not parsed["--version"]
 
 

@@ -112,7 +112,8 @@ def test_defaults(attribute: str, name: str, value: object) -> None:
 
 def test_nothing_given() -> None:
     result = resolve()
-    assert result.role is None
+    assert result.roles == ()
+    assert result.profile is None and result.mfa_serial is None and result.mfa_code is None
     assert (result.external_id, result.region, result.source_identity, result.policy) == (None, None, None, None)
     assert (result.tags, result.transitive_tags, result.policy_arns) == ((), (), ())
     assert not any([result.dry_run, result.quiet, result.verbose, result.debug, result.allow_fallbacks])
@@ -243,8 +244,12 @@ ROLE = "arn:aws:iam::123456789012:role/Deploy"
 POLICY_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 FROM_ENVIRONMENT = [
-    ("AWSRUN_ROLE", ROLE, "role", lambda v: v.arn("aws") == ROLE),
-    ("AWSRUN_ROLE", "123456789012:Deploy", "role", lambda v: v.partition is None and v.account == "123456789012"),
+    ("AWSRUN_ROLE", ROLE, "roles", lambda v: [r.arn("aws") for r in v] == [ROLE]),
+    ("AWSRUN_ROLE", "123456789012:Deploy", "roles", lambda v: v[0].partition is None and v[0].account == "123456789012"),
+    ("AWSRUN_ROLE", f"{ROLE},123456789012:Target", "roles", lambda v: [r.arn("aws") for r in v] == [ROLE, "arn:aws:iam::123456789012:role/Target"]),
+    ("AWSRUN_PROFILE", "deploy", "profile", lambda v: v == "deploy"),
+    ("AWSRUN_MFA_SERIAL", "arn:aws:iam::123456789012:mfa/alice", "mfa_serial", lambda v: v == "arn:aws:iam::123456789012:mfa/alice"),
+    ("AWSRUN_MFA_CODE", "123456", "mfa_code", lambda v: v == "123456"),
     ("AWSRUN_EXTERNAL_ID", "ext-id-1234", "external_id", lambda v: v == "ext-id-1234"),
     ("AWSRUN_REGION", "eu-west-1", "region", lambda v: v == "eu-west-1"),
     ("AWSRUN_SOURCE_IDENTITY", "alice", "source_identity", lambda v: v == "alice"),

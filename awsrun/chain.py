@@ -1,0 +1,166 @@
+"""Plan the roles to assume (from --role and profiles) and walk them, MFA included.
+
+``plan`` is pure: it merges the settings with a profile chain, hop by hop, and checks
+what AWS would refuse. ``assume_all`` walks the plan through an STS source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from awsrun import validate
+from awsrun.credentials import Credentials
+from awsrun.errors import ConfigError, InvalidValue, StsError, UsageError
+from awsrun.profiles import ProfileChain, ProfileHop
+from awsrun.settings import Settings
+from awsrun.sts import AssumeRoleRequest, assume_role
+
+__all__ = ["Hop", "plan", "assume_all", "MFA_ATTEMPTS"]
+
+MFA_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One AssumeRole of the chain and where each of its values came from."""
+
+    label: str
+    request: AssumeRoleRequest
+    origins: Dict[str, str] = field(default_factory=dict, compare=False)
+
+    def explain(self) -> str:
+        r = self.request
+        parts = [f"{r.role_arn} (from {self.origins['role']})",
+                 f"session name {r.session_name} (from {self.origins['session-name']})",
+                 f"duration {r.duration} (from {self.origins['duration']})"]
+        if r.external_id:
+            parts.append(f"external id (from {self.origins['external-id']})")
+        if r.mfa_serial:
+            parts.append(f"MFA {r.mfa_serial} (from {self.origins['mfa-serial']})")
+        return f"{self.label}: " + ", ".join(parts)
+
+
+def _checked(profile: str, check: Callable[[str], Any], value: str) -> Any:
+    try:
+        return check(value)
+    except InvalidValue as exc:
+        raise ConfigError(f"profile {profile!r}: {exc}") from None
+
+
+def _pick(name: str, settings: Settings, flag_value: Any, profile_hop: Optional[ProfileHop],
+          profile_value: Optional[str], check: Callable[[str], Any], flag_wins: bool) -> Tuple[Any, str]:
+    """A hop's value: the user's if it applies to this hop, else the profile's, else the default."""
+    if flag_wins and settings.given(name):
+        return flag_value, settings.sources[name]
+    if profile_hop is not None and profile_value:
+        return _checked(profile_hop.profile, check, profile_value), f"profile {profile_hop.profile}"
+    return flag_value, settings.sources.get(name, "default")
+
+
+def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> List[Hop]:
+    """The roles to assume in order; the last hop's session is what the command gets."""
+    profile_hops: List[Optional[ProfileHop]] = list(chain.hops) if chain else []
+    roles: List[Tuple[str, str]] = []
+    if settings.roles:
+        # --role replaces the named profile's own role_arn; its sources stay below it.
+        if chain and chain.hops and chain.hops[-1].profile == settings.profile:
+            profile_hops.pop()
+        roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
+        roles += [(role.arn(partition), settings.sources["role"]) for role in settings.roles]
+        profile_hops += [None] * len(settings.roles)
+    else:
+        roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
+    if not roles:
+        raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or --profile a profile with role_arn")
+
+    hops = []
+    count = len(roles)
+    for index, ((role_arn, role_origin), profile_hop) in enumerate(zip(roles, profile_hops)):
+        first, last = index == 0, index == count - 1
+        label = f"role {index + 1} of {count}"
+        if profile_hop is not None:
+            role = _checked(profile_hop.profile, validate.role, role_arn)
+            if role.partition != partition:
+                raise ConfigError(f"profile {profile_hop.profile!r}: role {role_arn} is not in partition {partition} of the region")
+        session_name, session_origin = _pick(
+            "session-name", settings, settings.session_name, profile_hop,
+            profile_hop and profile_hop.role_session_name, validate.session_name, flag_wins=True)
+        duration, duration_origin = _pick(
+            "duration", settings, settings.duration, profile_hop,
+            profile_hop and profile_hop.duration_seconds, validate.duration, flag_wins=last or profile_hop is None)
+        external_id, external_origin = _pick(
+            "external-id", settings, settings.external_id if last else None, profile_hop,
+            profile_hop and profile_hop.external_id, validate.external_id, flag_wins=last)
+        mfa_serial, mfa_origin = _pick(
+            "mfa-serial", settings, settings.mfa_serial if first else None, profile_hop,
+            profile_hop and profile_hop.mfa_serial, validate.mfa_serial, flag_wins=first)
+        if not first:
+            try:
+                validate.chained_duration(duration, f"{label} (duration from {duration_origin})")
+            except InvalidValue as exc:
+                raise ConfigError(str(exc)) from None
+        request = AssumeRoleRequest(
+            role_arn=role_arn,
+            session_name=session_name,
+            duration=duration,
+            external_id=external_id,
+            mfa_serial=mfa_serial,
+            # What scopes the final session applies to the final hop only.
+            source_identity=settings.source_identity if last else None,
+            tags=settings.tags if last else (),
+            transitive_tags=settings.transitive_tags if last else (),
+            policy=settings.policy if last else None,
+            policy_arns=settings.policy_arns if last else (),
+        )
+        origins = {"role": role_origin, "session-name": session_origin, "duration": duration_origin,
+                   "external-id": external_origin, "mfa-serial": mfa_origin}
+        hops.append(Hop(label if count > 1 else "role", request, origins))
+    return hops
+
+
+def assume_all(
+    source: Any,
+    hops: Sequence[Hop],
+    region: str,
+    timeouts: Tuple[float, float],
+    mfa_code: Optional[str],
+    ask_code: Callable[[str, int], str],
+    warn: Callable[[str], None],
+) -> Credentials:
+    """Assume each hop with the previous hop's credentials; return the last session's."""
+    credentials: Optional[Credentials] = None
+    for hop in hops:
+        client = source.client(region, *timeouts, credentials=credentials)
+        try:
+            credentials = _assume_with_mfa(client, hop.request, mfa_code, ask_code, warn)
+        except StsError as exc:
+            if len(hops) == 1:
+                raise
+            fields = {key: value for key, value in exc.fields.items() if key != "detail"}
+            raise StsError(f"{hop.label}: {exc}", **fields) from None
+    assert credentials is not None  # plan() never returns an empty chain
+    return credentials
+
+
+def _assume_with_mfa(client: Any, request: AssumeRoleRequest, given_code: Optional[str],
+                     ask_code: Callable[[str, int], str], warn: Callable[[str], None]) -> Credentials:
+    """A code given up front is tried once; one asked at the terminal up to three times."""
+    if not request.mfa_serial:
+        return assume_role(client, request)
+    if given_code:
+        return assume_role(client, request, given_code)
+    for attempt in range(1, MFA_ATTEMPTS + 1):
+        code = ask_code(request.mfa_serial, attempt)
+        try:
+            return assume_role(client, request, validate.mfa_code(code))
+        except InvalidValue as exc:
+            problem: Exception = exc
+        except StsError as exc:
+            if exc.fields.get("code") != "MfaRejected":
+                raise
+            problem = exc
+        if attempt == MFA_ATTEMPTS:
+            raise problem
+        warn(str(problem))
+    raise AssertionError("unreachable")
