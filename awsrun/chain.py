@@ -71,6 +71,10 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
         profile_hops += [None] * len(settings.roles)
     else:
         roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
+    if not roles and chain is not None:
+        raise UsageError(
+            f"profile {settings.profile!r} has no role_arn: pass --role ARN to assume a role with its credentials"
+        )
     if not roles:
         raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or --profile a profile with role_arn")
 
