@@ -7,7 +7,7 @@ what AWS would refuse. ``assume_all`` walks the plan through an STS source.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from awsrun import validate
 from awsrun.credentials import Credentials
@@ -16,9 +16,10 @@ from awsrun.profiles import ProfileChain, ProfileHop
 from awsrun.settings import Settings
 from awsrun.sts import AssumeRoleRequest, assume_role
 
-__all__ = ["Hop", "plan", "assume_all", "MFA_ATTEMPTS"]
+__all__ = ["Hop", "Prepared", "prepare", "plan", "assume_all", "MFA_ATTEMPTS"]
 
 MFA_ATTEMPTS = 3
+DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def _pick(name: str, settings: Settings, flag_value: Any, profile_hop: Optional[
         return flag_value, settings.sources[name]
     if profile_hop is not None and profile_value:
         return _checked(profile_hop.profile, check, profile_value), f"profile {profile_hop.profile}"
+    if flag_value is None:
+        return None, "unset"
     return flag_value, settings.sources.get(name, "default")
 
 
@@ -71,6 +74,11 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
         profile_hops += [None] * len(settings.roles)
     else:
         roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
+    if not roles and chain is not None and chain.source.web_identity:
+        raise UsageError(
+            f"profile {settings.profile!r} gets its credentials by web identity (botocore assumes its role_arn "
+            "with the token): name the role awsrun should assume with --role ARN"
+        )
     if not roles and chain is not None:
         raise UsageError(
             f"profile {settings.profile!r} has no role_arn: pass --role ARN to assume a role with its credentials"
@@ -85,6 +93,11 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
         label = f"role {index + 1} of {count}"
         if profile_hop is not None:
             role = _checked(profile_hop.profile, validate.role, role_arn)
+            if role.partition is None:
+                raise ConfigError(
+                    f"profile {profile_hop.profile!r}: role_arn {role_arn!r} must be a full ARN, "
+                    "arn:PARTITION:iam::ACCOUNT:role/NAME"
+                )
             if role.partition != partition:
                 raise ConfigError(f"profile {profile_hop.profile!r}: role {role_arn} is not in partition {partition} of the region")
         session_name, session_origin = _pick(
@@ -121,6 +134,66 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
                    "external-id": external_origin, "mfa-serial": mfa_origin}
         hops.append(Hop(label if count > 1 else "role", request, origins))
     return hops
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything needed to call STS: the source, the region and the hops."""
+
+    source: Any
+    region: str
+    hops: List[Hop]
+
+
+def prepare(
+    settings: Settings,
+    dotenv_credentials: Mapping[str, str],
+    ignore_environment_keys: Optional[str],
+    region: Optional[str],
+    region_source: Optional[str],
+    say: Optional[Callable[[str], None]],
+) -> Prepared:
+    """Load the source (botocore's chain or a profile's), settle the region, plan the hops.
+
+    ``ignore_environment_keys`` names the role of an awsrun-issued session held in the
+    environment: it is not a source. ``say`` is given when --verbose is on.
+    """
+    from awsrun import mfa, profiles
+    from awsrun.sts import Source
+
+    source = Source(dotenv_credentials, ignore_environment_keys)
+    chain = None
+    if settings.profile:
+        known = source.profiles()
+        chain = profiles.resolve(known, settings.profile)
+        spec = chain.source
+        source.use(
+            profile=None if spec.credential_source else spec.profile,
+            keys=profiles.own_keys(known[spec.profile]) if spec.own_keys and spec.profile else None,
+            provider=profiles.CREDENTIAL_SOURCES.get(spec.credential_source or ""),
+        )
+    if not region:
+        configured = chain.region if chain else source.configured_region()
+        region, region_source = (configured, "profile") if configured else (DEFAULT_REGION, "default")
+        partition = _checked(settings.profile or "default", validate.region_partition, region)
+        for role in settings.roles:
+            if role.partition and role.partition != partition:
+                raise InvalidValue("region", region, f"it is in partition {partition}, but the role is in {role.partition}")
+    hops = plan(settings, chain, validate.region_partition(region))
+    serial = next((hop.request.mfa_serial for hop in hops if hop.request.mfa_serial), None)
+    if serial and not settings.mfa_code and not settings.dry_run and not mfa.has_terminal():
+        raise ConfigError(
+            f"an MFA code is needed for {serial} and there is no terminal to ask on: "
+            "pass --mfa-code CODE or set AWSRUN_MFA_CODE"
+        )
+    described = source.describe()  # load the source now: its errors are not AssumeRole's
+    if say:
+        if not settings.region:
+            say(f"region = {region} (from {region_source})")
+        say(f"source credentials = {described}")
+        for hop in hops:
+            say(hop.explain())
+    return Prepared(source, region, hops)
 
 
 def assume_all(

@@ -45,6 +45,24 @@ Environment:
                                 credentials file and instance metadata (blocked by
                                 default, so only the role's credentials are usable).
 
+Output instead of exec (no COMMAND):
+  --export                      Print lines that give the current shell the role's
+                                credentials and region: eval "$(awsrun -r ROLE --export)".
+                                Running it again switches from your original source.
+  --format FORMAT               Shell of --export and --unset: sh, fish, powershell or
+                                dotenv. Default: sh.
+  --unset                       Print the lines that remove what --export set.
+  --credential-process          Print credential_process JSON, for a profile's
+                                credential_process = awsrun -r ROLE --credential-process
+
+Cache:
+  --no-cache                    Neither read nor write cached sessions.
+  --cache                       Use the cache even where $CI is set (off there by
+                                default: runners share a user).
+  --fresh                       Assume the role again and replace the cached session.
+  --min-ttl SECONDS             Reuse a cached session only while this much of it is
+                                left. Default: 900.
+
 Output:
   --dry-run                     Resolve and check everything, print what would be
                                 removed from and set in the environment and the
@@ -70,10 +88,11 @@ import os
 import re
 import shlex
 import sys
-import traceback
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO
 
-from awsrun import __version__, environment, execute, settings as settings_module
+from awsrun import __version__, environment, execute, output, settings as settings_module
+from awsrun.cache import Entry, cached, open_cache
+from awsrun.cachekey import cache_key
 from awsrun.credentials import Credentials, iso8601
 from awsrun.envfile import EnvFiles, read as read_env_files
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue, UsageError
@@ -81,7 +100,6 @@ from awsrun.validate import region_partition
 
 __all__ = ["main"]
 
-DEFAULT_REGION = "us-east-1"
 PROG = "awsrun"
 
 
@@ -148,8 +166,14 @@ class _Invocation:
         if not self.quiet:
             print(f"{PROG}: {message}", file=self.err)
 
+    def warn(self, message: str) -> None:
+        """Warnings show even with --quiet: they say something went differently than asked."""
+        print(f"{PROG}: warning: {message}", file=self.err)
+
     def fail(self, message: str) -> None:
         if self.debug:
+            import traceback
+
             traceback.print_exc(file=self.err)
         print(f"{PROG}: {message}", file=self.err)
 
@@ -172,67 +196,84 @@ class _Invocation:
         if config.verbose:
             for line in config.explain():
                 self.say(line)
+        if config.mode == "unset":
+            if config.format == "dotenv":
+                raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
+            out.write(output.unset_lines(config.format))
+            return ExitStatus.OK
+        if config.mode != "exec" and args["COMMAND"]:
+            raise UsageError(f"--{config.mode} prints credentials and runs no command: drop {args['COMMAND']!r}")
         if not config.roles and not config.profile:
             raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or name a --profile")
 
         child_base = environment.merge_dotenv(environ, files.values)
-        command = _command(args, child_base)
-        execute.resolve(command[0], child_base)
+        command = _command(args, child_base) if config.mode == "exec" else []
+        if command:
+            execute.resolve(command[0], child_base)
         region, region_source = _region_from(config, child_base)
         if region:  # known without botocore: check the partitions before importing it
             _check_partitions(config, region)
+        issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
+        dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
 
-        from awsrun import chain as chain_module, mfa, profiles
-        from awsrun.sts import Source
+        def prepare() -> Any:
+            from awsrun import chain
 
-        source = Source(_dotenv_credentials(environ, files))
-        profile_chain = None
-        if config.profile:
-            known = source.profiles()
-            profile_chain = profiles.resolve(known, config.profile)
-            spec = profile_chain.source
-            source.use(
-                profile=None if spec.credential_source else spec.profile,
-                keys=profiles.own_keys(known[spec.profile]) if spec.own_keys else None,
-                provider=profiles.CREDENTIAL_SOURCES.get(spec.credential_source or ""),
-            )
-        if not region:
-            profile_region = profile_chain.region if profile_chain else source.configured_region()
-            region, region_source = (profile_region, "profile") if profile_region else (DEFAULT_REGION, "default")
-            _check_partitions(config, region)
-        hops = chain_module.plan(config, profile_chain, region_partition(region))
-        needs_code = any(hop.request.mfa_serial for hop in hops) and not config.mfa_code
-        if needs_code and not config.dry_run and not mfa.has_terminal():
-            raise ConfigError(
-                f"an MFA code is needed for {next(h.request.mfa_serial for h in hops if h.request.mfa_serial)} "
-                "and there is no terminal to ask on: pass --mfa-code CODE or set AWSRUN_MFA_CODE"
-            )
-        if config.verbose:
-            if not config.region:
-                self.say(f"region = {region} (from {region_source})")
-            self.say(f"source credentials = {source.describe()}")
-            for hop in hops:
-                self.say(hop.explain())
+            return chain.prepare(config, dotenv_credentials, issued, region, region_source,
+                                 self.say if config.verbose else None)
+
         if config.dry_run:
-            source.describe()  # no source credentials is an error here too
-            _print_plan(out, hops, region, child_base, command, not config.allow_fallbacks)
+            prepared = prepare()
+            prepared.source.describe()  # no source credentials is an error here too
+            _print_plan(out, prepared.hops, prepared.region, child_base, command or ["<no command: output mode>"],
+                        not config.allow_fallbacks)
             return ExitStatus.OK
 
-        credentials = chain_module.assume_all(
-            source, hops, region, (config.connect_timeout, config.read_timeout),
-            config.mfa_code, mfa.prompt, self.say,
-        )
-        child_env = environment.child_environment(child_base, credentials, region, not config.allow_fallbacks)
-        self.say(f"assumed {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
+        fetched = []
+
+        def fetch() -> Entry:
+            from awsrun.chain import assume_all
+
+            prepared = prepare()
+            credentials = assume_all(
+                prepared.source, prepared.hops, prepared.region, (config.connect_timeout, config.read_timeout),
+                config.mfa_code, mfa_prompt, self.warn,
+            )
+            fetched.append(True)
+            return Entry(credentials, prepared.region)
+
+        store = open_cache(environ, self.warn) if config.use_cache else None
+        key = cache_key(config, environ, dotenv_credentials, region) if store else ""
+        entry = cached(store, key, config.min_ttl, config.fresh, fetch)
+        credentials = entry.credentials
+        origin = "assumed" if fetched else "reusing cached session of"
+        self.say(f"{origin} {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
+        if config.mode == "export":
+            out.write(output.export_lines(credentials, entry.region, config.format, environ))
+            return ExitStatus.OK
+        if config.mode == "credential-process":
+            out.write(output.credential_process(credentials))
+            return ExitStatus.OK
+        child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks)
         if not args["COMMAND"]:
             self.say(f"starting {command[0]} with the role's credentials; exit it to drop them")
         self.exec_command(command, child_env)
         return ExitStatus.OK  # only reached when exec_command is replaced (tests)
 
 
-def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles) -> Dict[str, str]:
-    """The .env's source credentials, used only when the real environment has none."""
-    if any(environ.get(key) for key in environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",)):
+def mfa_prompt(serial: str, attempt: int) -> str:
+    from awsrun.mfa import prompt
+
+    return prompt(serial, attempt)
+
+
+def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles, issued: bool) -> Dict[str, str]:
+    """The .env's source credentials, used only when the real environment has none.
+
+    An awsrun-issued session in the environment does not count as having some.
+    """
+    selectors = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if issued else environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",)
+    if any(environ.get(key) for key in selectors):
         return {}
     return {key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
@@ -20,18 +19,6 @@ class EnvFiles:
 
     values: Dict[str, str] = field(default_factory=dict)
     origin: Dict[str, str] = field(default_factory=dict)
-
-
-class _UnparsedLines(logging.Handler):
-    """python-dotenv only logs the lines it cannot parse; collect their numbers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: List[object] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "could not parse" in str(record.msg) and record.args:
-            self.lines.append(record.args[0])  # type: ignore[index]
 
 
 def read(paths: Sequence[str], required: bool) -> EnvFiles:
@@ -54,8 +41,21 @@ def _read_one(path: str) -> Dict[str, str]:
 
     if not os.path.isfile(path):
         raise ConfigError(f"cannot read env file {path!r}: not a regular file")
+    import logging
+
+    class UnparsedLines(logging.Handler):
+        """python-dotenv only logs the lines it cannot parse; collect their numbers."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: List[object] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if "could not parse" in str(record.msg) and record.args:
+                self.lines.append(record.args[0])  # type: ignore[index]
+
     logger = logging.getLogger("dotenv.main")
-    collector = _UnparsedLines()
+    collector = UnparsedLines()
     logger.addHandler(collector)
     propagate, logger.propagate = logger.propagate, False
     try:

@@ -19,6 +19,8 @@ __all__ = [
     "merge_dotenv",
     "child_environment",
     "ASSUMED_ROLE_VARIABLE",
+    "ASSUMED_KEY_VARIABLE",
+    "holds_issued_credentials",
 ]
 
 # Every variable through which an SDK or tool could find credentials other than the role's.
@@ -61,6 +63,8 @@ SOURCE_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SES
 FALLBACK_BLOCKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
 
 ASSUMED_ROLE_VARIABLE = "AWSRUN_ASSUMED_ROLE_ARN"
+# The key id awsrun issued, so that a later awsrun can tell its own session from a real source.
+ASSUMED_KEY_VARIABLE = "AWSRUN_ASSUMED_KEY_ID"
 
 
 def is_removed(name: str) -> bool:
@@ -98,7 +102,14 @@ def child_environment(
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             ASSUMED_ROLE_VARIABLE: credentials.assumed_role_arn,
+            ASSUMED_KEY_VARIABLE: credentials.access_key_id,
         }
     )
     return env
 
+
+
+def holds_issued_credentials(environ: Mapping[str, str]) -> bool:
+    """Whether the key variables hold a session awsrun itself issued (exec or export)."""
+    key_id = environ.get("AWS_ACCESS_KEY_ID")
+    return bool(key_id) and environ.get(ASSUMED_KEY_VARIABLE) == key_id and bool(environ.get(ASSUMED_ROLE_VARIABLE))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from typing import Mapping, NoReturn, Sequence
 
@@ -31,6 +30,8 @@ def exec_command(argv: Sequence[str], environ: Mapping[str, str]) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     if sys.platform == "win32":  # no exec on Windows: run it and pass the status on
+        import subprocess
+
         sys.exit(subprocess.call(list(argv), env=dict(environ)))
     try:
         os.execvpe(argv[0], list(argv), dict(environ))

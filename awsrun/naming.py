@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
+import os
 import re
-import socket
 from typing import Mapping
 
 __all__ = ["default_session_name", "sanitise"]
@@ -29,8 +28,24 @@ def default_session_name(environ: Mapping[str, str]) -> str:
     if environ.get("GITLAB_CI") == "true" and environ.get("CI_JOB_ID"):
         project = environ.get("CI_PROJECT_PATH", "gitlab").replace("/", ".")
         return sanitise(f"gitlab@{project}", "@" + environ["CI_JOB_ID"])
+    return sanitise(f"{_user(environ)}@{_host()}")
+
+
+def _user(environ: Mapping[str, str]) -> str:
+    # As getpass.getuser(), without its import cost on every run.
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if environ.get(name):
+            return environ[name]
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER: a bare container
-        user = "unknown"
-    return sanitise(f"{user}@{socket.gethostname() or 'localhost'}")
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):  # no passwd entry: a bare container
+        return "unknown"
+
+
+def _host() -> str:
+    try:
+        return os.uname().nodename or "localhost"
+    except AttributeError:  # Windows
+        return os.environ.get("COMPUTERNAME", "localhost")

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from awsrun.errors import ConfigError
 
-__all__ = ["ProfileHop", "SourceSpec", "ProfileChain", "resolve", "CREDENTIAL_SOURCES"]
+__all__ = ["ProfileHop", "SourceSpec", "ProfileChain", "resolve", "own_keys", "CREDENTIAL_SOURCES"]
 
 # credential_source values and the botocore provider that serves each.
 CREDENTIAL_SOURCES = {"Environment": "env", "Ec2InstanceMetadata": "iam-role", "EcsContainer": "container-role"}
@@ -42,6 +42,7 @@ class SourceSpec:
     profile: Optional[str] = None
     own_keys: bool = False
     credential_source: Optional[str] = None
+    web_identity: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChai
     hops: List[ProfileHop] = []
     visited: List[str] = []
     current = name
+    region = profiles.get(name, {}).get("region")
     while True:
         if current in visited:
             raise ConfigError("profile loop: " + " -> ".join(visited + [current]))
@@ -75,7 +77,6 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChai
         if profile is None:
             via = f" (source_profile of {visited[-2]!r})" if len(visited) > 1 else ""
             raise ConfigError(f"profile {current!r}{via} not found in the AWS config or credentials file")
-        region = profiles[name].get("region")
         source_profile = profile.get("source_profile")
         credential_source = profile.get("credential_source")
         if "role_arn" not in profile:
@@ -86,7 +87,7 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChai
             raise ConfigError(f"profile {current!r} sets both source_profile and credential_source; keep one")
         if not source_profile and not credential_source:
             if profile.get("web_identity_token_file"):  # botocore assumes this one itself
-                return ProfileChain(SourceSpec(profile=current), tuple(hops), region)
+                return ProfileChain(SourceSpec(profile=current, web_identity=True), tuple(hops), region)
             raise ConfigError(f"profile {current!r} has role_arn but neither source_profile nor credential_source")
         hops.insert(0, _hop(current, profile))
         if credential_source:

@@ -7,7 +7,6 @@ docopt result, so the usage docstring stays the one spec of the CLI.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from awsrun import validate
@@ -22,7 +21,8 @@ _NOT_SETTINGS = {"--help", "--version", "--env-file", "--no-env-file", "--", "CO
 TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _MASKED = {"external-id", "mfa-code"}
-DEFAULTS = {"duration": "3600", "connect-timeout": "5", "read-timeout": "10"}
+DEFAULTS = {"duration": "3600", "connect-timeout": "5", "read-timeout": "10", "format": "sh", "min-ttl": "900"}
+OUTPUT_MODES = ("export", "unset", "credential-process")
 
 
 def env_name(option: str) -> str:
@@ -49,6 +49,11 @@ class Settings:
     policy_arns: Tuple[str, ...]
     connect_timeout: float
     read_timeout: float
+    mode: str  # "exec", "export", "unset" or "credential-process"
+    format: str
+    use_cache: bool
+    fresh: bool
+    min_ttl: int
     allow_fallbacks: bool
     dry_run: bool
     quiet: bool
@@ -140,7 +145,7 @@ def resolve(
     args: Mapping[str, Any],
     environ: Mapping[str, str],
     files: EnvFiles,
-    read_text: Callable[[str], str] = lambda path: Path(path).read_text(encoding="utf-8"),
+    read_text: Optional[Callable[[str], str]] = None,
 ) -> Settings:
     """Resolve and check every setting; raise on the first value that breaks a rule."""
     raw, sources = _layers(args, environ, files)
@@ -163,8 +168,13 @@ def resolve(
         source_identity=validate.source_identity(raw["source-identity"]) if raw["source-identity"] else None,
         tags=tags,
         transitive_tags=validate.transitive_tags(raw["transitive-tag"], tags),
-        policy=validate.policy(raw["policy"], read_text) if raw["policy"] else None,
+        policy=validate.policy(raw["policy"], read_text or _read_text) if raw["policy"] else None,
         policy_arns=validate.policy_arns(raw["policy-arn"]),
+        mode=_mode(raw),
+        format=validate.output_format(raw["format"]),
+        use_cache=_use_cache(raw, environ),
+        fresh=raw["fresh"],
+        min_ttl=validate.min_ttl(raw["min-ttl"]),
         connect_timeout=validate.timeout("connect timeout", raw["connect-timeout"]),
         read_timeout=validate.timeout("read timeout", raw["read-timeout"]),
         allow_fallbacks=raw["allow-fallbacks"],
@@ -178,6 +188,27 @@ def resolve(
     if settings.quiet and settings.verbose:
         raise UsageError("--quiet and --verbose exclude each other")
     return settings
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as stream:
+        return stream.read()
+
+
+def _mode(raw: Mapping[str, Any]) -> str:
+    chosen = [mode for mode in OUTPUT_MODES if raw[mode]]
+    if len(chosen) > 1:
+        raise UsageError(" and ".join(f"--{mode}" for mode in chosen) + " exclude each other")
+    return chosen[0] if chosen else "exec"
+
+
+def _use_cache(raw: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+    """On for people at a terminal; off where CI is set (runners share a user), unless asked."""
+    if raw["cache"] and raw["no-cache"]:
+        raise UsageError("--cache and --no-cache exclude each other")
+    if raw["cache"] or raw["no-cache"]:
+        return bool(raw["cache"])
+    return environ.get("CI", "").strip().lower() in _FALSE
 
 
 def _show(name: str, value: Any) -> str:

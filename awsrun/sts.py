@@ -64,13 +64,16 @@ class Source:
     source to what a profile names.
     """
 
-    def __init__(self, dotenv_credentials: Mapping[str, str]) -> None:
+    def __init__(self, dotenv_credentials: Mapping[str, str], issued_role: Optional[str] = None) -> None:
         key_id = dotenv_credentials.get("AWS_ACCESS_KEY_ID")
         secret = dotenv_credentials.get("AWS_SECRET_ACCESS_KEY")
         if bool(key_id) != bool(secret):
             raise ConfigError(".env holds only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         self._session = self._new_session(dotenv_credentials.get("AWS_PROFILE"))
         self._provider: Optional[str] = None
+        self._issued_role = issued_role
+        if issued_role:  # the environment's keys are awsrun's own session, not a source
+            self._session.get_component("credential_provider").remove("env")
         if key_id:
             self._session.set_credentials(key_id, secret, dotenv_credentials.get("AWS_SESSION_TOKEN"))
 
@@ -92,6 +95,8 @@ class Source:
         """Take the credentials of ``profile`` (as botocore resolves it), static ``keys``, or
         the named provider of botocore's chain ('env', 'container-role', 'iam-role')."""
         self._session = self._new_session(profile)
+        if self._issued_role:
+            self._session.get_component("credential_provider").remove("env")
         self._provider = provider
         if keys:
             self._session.set_credentials(
@@ -112,7 +117,7 @@ class Source:
         """How the source credentials were found and their masked key id."""
         credentials = self._guard(self._credentials)
         if credentials is None:
-            raise NoSourceCredentials()
+            raise self._none_found()
         frozen = self._guard(credentials.get_frozen_credentials)
         return f"{credentials.method} ({mask(frozen.access_key)})"
 
@@ -146,13 +151,21 @@ class Source:
             }
         return self._guard(lambda: self._session.create_client("sts", region_name=region, config=config, **keys))
 
+    def _none_found(self) -> NoSourceCredentials:
+        if self._issued_role:
+            return NoSourceCredentials(
+                f" (the AWS keys in the environment are awsrun's own session of {self._issued_role}, "
+                "not a source; to chain roles, give --role twice)"
+            )
+        return NoSourceCredentials()
+
     def _guard(self, call: Any) -> Any:
         from botocore.exceptions import BotoCoreError, NoCredentialsError, ProfileNotFound
 
         try:
             return call()
         except NoCredentialsError:
-            raise NoSourceCredentials() from None
+            raise self._none_found() from None
         except ProfileNotFound as exc:
             raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
         except BotoCoreError as exc:

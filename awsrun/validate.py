@@ -31,6 +31,8 @@ __all__ = [
     "mfa_serial",
     "mfa_code",
     "chained_duration",
+    "output_format",
+    "min_ttl",
 ]
 
 # Region names of each partition, as botocore's partitions.json describes them. Kept here
@@ -241,4 +243,20 @@ def chained_duration(seconds: int, where: str) -> int:
             f"{where} is assumed with another role's session, and AWS limits such chained "
             f"sessions to {MAX_CHAINED_DURATION} seconds",
         )
+    return seconds
+
+
+OUTPUT_FORMATS = ("sh", "fish", "powershell", "dotenv")
+
+
+def output_format(value: str) -> str:
+    if value not in OUTPUT_FORMATS:
+        raise InvalidValue("format", value, "expected one of " + ", ".join(OUTPUT_FORMATS))
+    return value
+
+
+def min_ttl(value: str) -> int:
+    seconds = int(value) if re.fullmatch(r"[0-9]{1,5}", value) else -1
+    if not 0 <= seconds <= 43200:
+        raise InvalidValue("minimum time to live", value, "expected whole seconds from 0 to 43200")
     return seconds

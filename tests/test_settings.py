@@ -117,7 +117,8 @@ def test_nothing_given() -> None:
     assert (result.external_id, result.region, result.source_identity, result.policy) == (None, None, None, None)
     assert (result.tags, result.transitive_tags, result.policy_arns) == ((), (), ())
     assert not any([result.dry_run, result.quiet, result.verbose, result.debug, result.allow_fallbacks])
-    assert set(result.sources) == {"session-name", "duration", "connect-timeout", "read-timeout"}
+    assert set(result.sources) == {"session-name", "duration", "connect-timeout", "read-timeout", "format", "min-ttl"}
+    assert (result.mode, result.format, result.min_ttl, result.fresh) == ("exec", "sh", 900, False)
 
 
 # --- a flag (boolean) ------------------------------------------------------------------------
@@ -360,6 +361,8 @@ def test_explain_lists_every_given_setting_with_its_source() -> None:
             f"session-name = {GITHUB_DEFAULT_NAME} (from default)",
             "connect-timeout = 5 (from default)",
             "read-timeout = 10 (from default)",
+            "format = sh (from default)",
+            "min-ttl = 900 (from default)",
         ]
     )
 

@@ -1,0 +1,181 @@
+"""A credential cache that wraps the STS call: private files, atomic writes, one fetch per key.
+
+Entries live in $XDG_CACHE_HOME/awsrun (or ~/.cache/awsrun), a 0700 folder of 0600 JSON
+files named by the hash of everything that shapes the session. Nothing here imports
+botocore: a hit must cost no more than starting Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator, Mapping, Optional
+
+from awsrun.credentials import Credentials, iso8601
+
+__all__ = ["Entry", "Cache", "cache_dir", "open_cache", "cached", "DEFAULT_MIN_TTL"]
+
+DEFAULT_MIN_TTL = 900
+_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached session: the final role's credentials and the region they were issued for."""
+
+    credentials: Credentials
+    region: str
+
+
+def cache_dir(environ: Mapping[str, str]) -> str:
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "awsrun")
+
+
+def _folder_problem(path: str) -> Optional[str]:
+    """Why a folder must not hold credentials, or None when it is ours alone."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as exc:
+        return f"cannot create it ({exc.strerror})"
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        return "it is not a plain folder"
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        return f"it is owned by user id {info.st_uid}, not you"
+    if info.st_mode & 0o022:
+        return f"it is writable by group or others (mode {stat.S_IMODE(info.st_mode):o}; chmod 700 it)"
+    return None
+
+
+class Cache:
+    """The entries of one folder, already checked to be private."""
+
+    def __init__(self, folder: str, warn: Callable[[str], None]) -> None:
+        self.folder, self.warn = folder, warn
+
+    def path(self, key: str) -> str:
+        return os.path.join(self.folder, f"{key}.json")
+
+    def get(self, key: str, min_ttl: int, now: Optional[datetime] = None) -> Optional[Entry]:
+        """The entry for ``key`` if it is sound and has at least ``min_ttl`` seconds left."""
+        try:
+            fd = os.open(self.path(key), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:  # absent, or a symlink: never read through it
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077 or (
+                hasattr(os, "geteuid") and info.st_uid != os.geteuid()
+            ):
+                return None
+            with os.fdopen(fd, "rb") as stream:
+                fd = -1
+                document = json.loads(stream.read(65536))
+            entry = _entry(document, key)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # corrupt, truncated or foreign: the next write replaces it
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        now = now or datetime.now(timezone.utc)
+        if entry.credentials.expiration - now < timedelta(seconds=min_ttl):
+            return None
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Write atomically (temporary file, fsync, replace); a failure only warns."""
+        credentials = entry.credentials
+        document = {
+            "version": _VERSION,
+            "key": key,
+            "access_key_id": credentials.access_key_id,
+            "secret_access_key": credentials.secret_access_key,
+            "session_token": credentials.session_token,
+            "expiration": iso8601(credentials.expiration),
+            "assumed_role_arn": credentials.assumed_role_arn,
+            "region": entry.region,
+        }
+        import tempfile
+
+        temporary = None
+        try:
+            fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.", suffix=".tmp")  # 0600, O_EXCL
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                json.dump(document, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, self.path(key))  # replaces a symlink itself, never its target
+            temporary = None
+        except OSError as exc:
+            self.warn(f"could not write the credential cache in {self.folder} ({exc.strerror or exc}); went on without it")
+        finally:
+            if temporary:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold an exclusive lock on ``key`` so that parallel runs make one STS call, not one each."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; parallel runs each call STS
+            yield
+            return
+        try:
+            fd = os.open(os.path.join(self.folder, f"{key}.lock"), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            self.warn(f"could not lock the credential cache ({exc.strerror}); went on without the lock")
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def _entry(document: Mapping[str, object], key: str) -> Entry:
+    if document["version"] != _VERSION or document["key"] != key:
+        raise ValueError("not this key's entry")
+    expiration = datetime.fromisoformat(str(document["expiration"]).replace("Z", "+00:00"))
+    credentials = Credentials(
+        access_key_id=str(document["access_key_id"]),
+        secret_access_key=str(document["secret_access_key"]),
+        session_token=str(document["session_token"]),
+        expiration=expiration,
+        assumed_role_arn=str(document["assumed_role_arn"]),
+    )
+    return Entry(credentials, str(document["region"]))
+
+
+def open_cache(environ: Mapping[str, str], warn: Callable[[str], None]) -> Optional[Cache]:
+    """The cache, or None (with a warning) when its folder is not private."""
+    folder = cache_dir(environ)
+    problem = _folder_problem(folder)
+    if problem:
+        warn(f"not using the credential cache {folder}: {problem}")
+        return None
+    return Cache(folder, warn)
+
+
+def cached(cache: Optional[Cache], key: str, min_ttl: int, fresh: bool, fetch: Callable[[], Entry]) -> Entry:
+    """Reuse a sound entry, or fetch under the key's lock and store the result."""
+    if cache is None:
+        return fetch()
+    if not fresh:
+        hit = cache.get(key, min_ttl)
+        if hit:
+            return hit
+    with cache.lock(key):
+        if not fresh:  # another run may have fetched while this one waited
+            hit = cache.get(key, min_ttl)
+            if hit:
+                return hit
+        entry = fetch()
+        cache.put(key, entry)
+        return entry
