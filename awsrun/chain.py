@@ -66,12 +66,18 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
     profile_hops: List[Optional[ProfileHop]] = list(chain.hops) if chain else []
     roles: List[Tuple[str, str]] = []
     if settings.roles:
-        # --role replaces the named profile's own role_arn; its sources stay below it.
+        # --role takes the place of the named profile's own role_arn; its sources stay below
+        # it. Of the profile's values only the MFA device (the person's, not the role's) carries
+        # over to the first --role; so does a source-only profile's device.
+        device: Optional[str] = None
         if chain and chain.hops and chain.hops[-1].profile == settings.profile:
-            profile_hops.pop()
+            device = profile_hops.pop().mfa_serial  # type: ignore[union-attr]
+        elif chain and not chain.hops:
+            device = chain.source.mfa_serial
+        taken_over = ProfileHop(profile=settings.profile or "", role_arn="", mfa_serial=device) if device else None
         roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
         roles += [(role.arn(partition), settings.sources["role"]) for role in settings.roles]
-        profile_hops += [None] * len(settings.roles)
+        profile_hops += [taken_over] + [None] * (len(settings.roles) - 1)
     else:
         roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
     if not roles and chain is not None and chain.source.web_identity:

@@ -28,7 +28,7 @@ def default_session_name(environ: Mapping[str, str]) -> str:
     if environ.get("GITLAB_CI") == "true" and environ.get("CI_JOB_ID"):
         project = environ.get("CI_PROJECT_PATH", "gitlab").replace("/", ".")
         return sanitise(f"gitlab@{project}", "@" + environ["CI_JOB_ID"])
-    return sanitise(f"{_user(environ)}@{_host()}")
+    return sanitise(f"{_user(environ)}@{_host() or 'localhost'}")
 
 
 def _user(environ: Mapping[str, str]) -> str:
@@ -46,6 +46,6 @@ def _user(environ: Mapping[str, str]) -> str:
 
 def _host() -> str:
     try:
-        return os.uname().nodename or "localhost"
+        return os.uname().nodename
     except AttributeError:  # Windows
         return os.environ.get("COMPUTERNAME", "localhost")

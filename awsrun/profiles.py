@@ -43,6 +43,7 @@ class SourceSpec:
     own_keys: bool = False
     credential_source: Optional[str] = None
     web_identity: bool = False
+    mfa_serial: Optional[str] = None  # a source-only profile's own MFA device, for --role
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChai
         if "role_arn" not in profile:
             if not any(profile.get(key) for key in _CREDENTIAL_KEYS):
                 raise ConfigError(f"profile {current!r} has neither role_arn nor credentials")
-            return ProfileChain(SourceSpec(profile=current), tuple(hops), region)
+            own_device = profile.get("mfa_serial") if current == name else None
+            return ProfileChain(SourceSpec(profile=current, mfa_serial=own_device), tuple(hops), region)
         if source_profile and credential_source:
             raise ConfigError(f"profile {current!r} sets both source_profile and credential_source; keep one")
         if not source_profile and not credential_source:

@@ -287,12 +287,14 @@ def test_command_flags_are_not_taken_as_awsrun_options(source_env: Dict[str, str
     assert "assumed" in result.stderr  # -q after the command was the command's, not awsrun's
 
 
-def test_nested_awsrun_chains_roles(source_env: Dict[str, str]) -> None:
+def test_nested_awsrun_does_not_chain_from_its_own_session(source_env: Dict[str, str]) -> None:
+    """awsrun's own session in the environment is not a source: chaining is --role twice."""
     inner = [sys.executable, "-m", "awsrun", "-q", "-r", f"{ACCOUNT}:Second", "-s", "inner", *child(0)]
     result = run_awsrun(["-q", "-r", ROLE_ARN, "-s", "outer", *inner], env=source_env)
-    env = assert_ok_child(result)["env"]
-    assert env["AWSRUN_ASSUMED_ROLE_ARN"] == assumed("Second", "inner")
-    assert_nowhere(env, SOURCE_SECRET, SOURCE_KEY_ID)
+    assert result.returncode == 125
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "awsrun's own session" in lines[0] and "--role twice" in lines[0]
+    assert SOURCE_SECRET not in result.stderr + result.stdout
 
 
 # --- exit statuses -------------------------------------------------------------------------

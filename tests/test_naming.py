@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
+import sys
+
 import pytest
 
 from awsrun import naming, validate
@@ -11,16 +13,11 @@ from awsrun import naming, validate
 
 @pytest.fixture
 def machine(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Set what getpass.getuser() and socket.gethostname() answer (or raise)."""
+    """Set the user and host name naming sees (a failing user lookup gives 'unknown')."""
 
     def set_machine(user: object = "alice", host: str = "laptop.example") -> None:
-        def getuser() -> str:
-            if isinstance(user, BaseException):
-                raise user
-            return str(user)
-
-        monkeypatch.setattr(naming.getpass, "getuser", getuser)
-        monkeypatch.setattr(naming.socket, "gethostname", lambda: host)
+        monkeypatch.setattr(naming, "_user", lambda environ: "unknown" if isinstance(user, BaseException) else str(user))
+        monkeypatch.setattr(naming, "_host", lambda: host)
 
     set_machine()
     return set_machine
@@ -167,3 +164,25 @@ def test_overlong_run_id_still_gives_a_valid_name(machine: Callable[..., None], 
     result = naming.default_session_name(environ)
     assert len(result) <= 64
     assert validate.session_name(result) == result
+
+
+@pytest.mark.parametrize(
+    "environ, expected",
+    [
+        ({"LOGNAME": "alice", "USER": "bob"}, "alice"),
+        ({"USER": "bob"}, "bob"),
+        ({"USERNAME": "carol"}, "carol"),
+    ],
+)
+def test_user_comes_from_the_environment_first(environ: dict, expected: str) -> None:
+    assert naming._user(environ) == expected
+
+
+def test_user_without_environment_or_passwd_entry_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    def no_entry(uid: int) -> None:
+        raise KeyError(uid)
+
+    monkeypatch.setitem(sys.modules, "pwd", types.SimpleNamespace(getpwuid=no_entry))
+    assert naming._user({}) == "unknown"
