@@ -11,9 +11,8 @@ import contextlib
 import json
 import os
 import stat
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Mapping, Optional
+from typing import Callable, Iterator, Mapping, NamedTuple, Optional
 
 from awsrun.credentials import Credentials, iso8601
 
@@ -23,8 +22,7 @@ DEFAULT_MIN_TTL = 900
 _VERSION = 1
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """A cached session: the final role's credentials and the region they were issued for."""
 
     credentials: Credentials

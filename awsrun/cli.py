@@ -86,11 +86,10 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO
 
-from awsrun import __version__, environment, execute, output, settings as settings_module
+from awsrun import __version__, environment, execute, settings as settings_module
 from awsrun.cache import Entry, cached, open_cache
 from awsrun.cachekey import cache_key
 from awsrun.credentials import Credentials, iso8601
@@ -199,6 +198,8 @@ class _Invocation:
         if config.mode == "unset":
             if config.format == "dotenv":
                 raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
+            from awsrun import output
+
             out.write(output.unset_lines(config.format))
             return ExitStatus.OK
         if config.mode != "exec" and args["COMMAND"]:
@@ -248,6 +249,8 @@ class _Invocation:
         credentials = entry.credentials
         origin = "assumed" if fetched else "reusing cached session of"
         self.say(f"{origin} {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
+        if config.mode != "exec":
+            from awsrun import output
         if config.mode == "export":
             out.write(output.export_lines(credentials, entry.region, config.format, environ))
             return ExitStatus.OK
@@ -322,4 +325,6 @@ def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str
     for name, value in child.items():
         if base.get(name) != value:
             print(f"set {name}={value}", file=out)
+    import shlex
+
     print("exec " + shlex.join(command), file=out)

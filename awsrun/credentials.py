@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 __all__ = ["Credentials", "mask", "iso8601"]
 
@@ -18,13 +18,14 @@ def iso8601(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class Credentials:
+# Immutable values are NamedTuples, not dataclasses: importing dataclasses (and inspect)
+# would cost a cache hit more than all of awsrun's own work.
+class Credentials(NamedTuple):
     """A role session's credentials; repr never shows a secret."""
 
     access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str = field(repr=False)
+    secret_access_key: str
+    session_token: str
     expiration: datetime
     assumed_role_arn: str
 

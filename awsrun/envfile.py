@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from types import MappingProxyType
+from typing import Dict, List, Mapping, NamedTuple, Sequence
 
 from awsrun.errors import ConfigError
 
@@ -13,12 +13,11 @@ __all__ = ["EnvFiles", "read"]
 DEFAULT_PATH = ".env"
 
 
-@dataclass(frozen=True)
-class EnvFiles:
+class EnvFiles(NamedTuple):
     """The merged values of the .env files read (later files win) and which file gave each."""
 
-    values: Dict[str, str] = field(default_factory=dict)
-    origin: Dict[str, str] = field(default_factory=dict)
+    values: Mapping[str, str] = MappingProxyType({})
+    origin: Mapping[str, str] = MappingProxyType({})
 
 
 def read(paths: Sequence[str], required: bool) -> EnvFiles:

@@ -6,8 +6,7 @@ docopt result, so the usage docstring stays the one spec of the CLI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun import validate
 from awsrun.credentials import mask
@@ -30,17 +29,16 @@ def env_name(option: str) -> str:
     return "AWSRUN_" + option.lstrip("-").upper().replace("-", "_")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Every resolved and checked setting, and where each one came from."""
 
     roles: Tuple[validate.RoleRef, ...]
     profile: Optional[str]
     mfa_serial: Optional[str]
-    mfa_code: Optional[str] = field(repr=False)
+    mfa_code: Optional[str]
     session_name: str
     duration: int
-    external_id: Optional[str] = field(repr=False)
+    external_id: Optional[str]
     region: Optional[str]
     source_identity: Optional[str]
     tags: Tuple[Tuple[str, str], ...]
@@ -59,8 +57,15 @@ class Settings:
     quiet: bool
     verbose: bool
     debug: bool
-    sources: Dict[str, str] = field(default_factory=dict, compare=False)
-    shown: Dict[str, str] = field(default_factory=dict, compare=False)
+    sources: Dict[str, str]
+    shown: Dict[str, str]
+
+    def __repr__(self) -> str:
+        # The sensitive values are shown as --verbose shows them: masked.
+        fields = ", ".join(f"{name}={self.shown.get(name.replace('_', '-'), value)!r}"
+                           if name in ("external_id", "mfa_code") and value else f"{name}={value!r}"
+                           for name, value in zip(self._fields, self))
+        return f"Settings({fields})"
 
     def given(self, name: str) -> bool:
         """Whether the user set ``name`` (flag, environment or .env), not a default."""

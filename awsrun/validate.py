@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Sequence, Tuple
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun.errors import InvalidValue
 
@@ -50,22 +49,26 @@ PARTITIONS = {
 _PARTITION_NAMES = "|".join(re.escape(p) for p in sorted(PARTITIONS, key=len, reverse=True))
 
 _NAME_CHARS = r"[\w+=,.@-]"
-_ROLE_ARN = re.compile(
+_ROLE_ARN = (
     rf"arn:(?P<partition>{_PARTITION_NAMES}):iam::(?P<account>\d{{12}}):role/"
-    rf"(?P<path>(?:[!-~]*/)?)(?P<name>{_NAME_CHARS}{{1,64}})",
-    re.ASCII,
+    rf"(?P<path>(?:[!-~]*/)?)(?P<name>{_NAME_CHARS}{{1,64}})"
 )
-_ROLE_SHORTHAND = re.compile(
-    rf"(?P<account>\d{{12}}):(?:role/)?(?P<path>(?:[!-~]*/)?)(?P<name>{_NAME_CHARS}{{1,64}})",
-    re.ASCII,
+_ROLE_SHORTHAND = (
+    rf"(?P<account>\d{{12}}):(?:role/)?(?P<path>(?:[!-~]*/)?)(?P<name>{_NAME_CHARS}{{1,64}})"
 )
-_POLICY_ARN = re.compile(
-    rf"arn:(?:{_PARTITION_NAMES}):iam::(?:\d{{12}}|aws):policy/(?:[!-~]*/)?{_NAME_CHARS}{{1,128}}",
-    re.ASCII,
+_POLICY_ARN = (
+    rf"arn:(?:{_PARTITION_NAMES}):iam::(?:\d{{12}}|aws):policy/(?:[!-~]*/)?{_NAME_CHARS}{{1,128}}"
 )
-_SESSION_NAME = re.compile(rf"{_NAME_CHARS}{{2,64}}", re.ASCII)
-_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+_SESSION_NAME = rf"{_NAME_CHARS}{{2,64}}"
+_EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
 _TAG_PUNCTUATION = set("_.:/=+-@")
+
+
+def _full(pattern: str, value: str) -> "Optional[re.Match]":
+    """Match all of ``value``; patterns compile on first use (re caches them), not at import."""
+    return re.fullmatch(pattern, value, re.ASCII)
+
+
 ROLE_RULE = (
     "expected arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME or ACCOUNT:NAME, with a 12-digit "
     "account, a partition among " + ", ".join(PARTITIONS) + r" and a name of 1-64 [\w+=,.@-]"
@@ -75,8 +78,7 @@ MAX_POLICY_ARNS = 10
 MAX_POLICY_CHARS = 2048
 
 
-@dataclass(frozen=True)
-class RoleRef:
+class RoleRef(NamedTuple):
     """A role named by full ARN (partition known) or by ACCOUNT:NAME (partition from region)."""
 
     partition: Optional[str]
@@ -89,8 +91,8 @@ class RoleRef:
 
 def role(value: str) -> RoleRef:
     """Check a role ARN or its ACCOUNT:NAME shorthand."""
-    full = _ROLE_ARN.fullmatch(value)
-    match = full or _ROLE_SHORTHAND.fullmatch(value)
+    full = _full(_ROLE_ARN, value)
+    match = full or _full(_ROLE_SHORTHAND, value)
     if not match or len(match["path"]) > 511:  # IAM: 512 with the leading /
         raise InvalidValue("role", value, ROLE_RULE)
     return RoleRef(
@@ -109,7 +111,7 @@ def region_partition(region: str) -> str:
 
 
 def session_name(value: str) -> str:
-    if not _SESSION_NAME.fullmatch(value):
+    if not _full(_SESSION_NAME, value):
         raise InvalidValue("session name", value, r"expected 2-64 characters of [\w+=,.@-]")
     return value
 
@@ -122,13 +124,13 @@ def duration(value: str) -> int:
 
 
 def external_id(value: str) -> str:
-    if not _EXTERNAL_ID.fullmatch(value):
+    if not _full(_EXTERNAL_ID, value):
         raise InvalidValue("external id", value, r"expected 2-1224 characters of [\w+=,.@:/-]")
     return value
 
 
 def source_identity(value: str) -> str:
-    if not _SESSION_NAME.fullmatch(value) or value.lower().startswith("aws:"):
+    if not _full(_SESSION_NAME, value) or value.lower().startswith("aws:"):
         raise InvalidValue(
             "source identity", value, r"expected 2-64 characters of [\w+=,.@-], not starting with aws:"
         )
@@ -200,7 +202,7 @@ def policy_arns(values: Sequence[str]) -> Tuple[str, ...]:
     if len(values) > MAX_POLICY_ARNS:
         raise InvalidValue("policy ARNs", f"{len(values)} ARNs", f"at most {MAX_POLICY_ARNS}")
     for value in values:
-        if not _POLICY_ARN.fullmatch(value):
+        if not _full(_POLICY_ARN, value):
             raise InvalidValue(
                 "policy ARN", value, "expected arn:PARTITION:iam::ACCOUNT|aws:policy/[PATH/]NAME"
             )
@@ -217,13 +219,13 @@ def timeout(name: str, value: str) -> float:
     return seconds
 
 
-_MFA_SERIAL = re.compile(r"[\w+=/:,.@-]{9,256}", re.ASCII)
+_MFA_SERIAL = r"[\w+=/:,.@-]{9,256}"
 MAX_CHAINED_DURATION = 3600
 
 
 def mfa_serial(value: str) -> str:
     """An MFA device ARN (arn:aws:iam::ACCOUNT:mfa/NAME) or a hardware serial number."""
-    if not _MFA_SERIAL.fullmatch(value):
+    if not _full(_MFA_SERIAL, value):
         raise InvalidValue("MFA serial", value, r"expected an MFA device ARN or serial: 9-256 of [\w+=/:,.@-]")
     return value
 

@@ -1,0 +1,150 @@
+"""Measure awsrun against a raw-botocore baseline and bare Python, in one interleaved run.
+
+Starts moto's STS on 127.0.0.1, then runs each case ROUNDS times, the cases interleaved so
+that drift in the machine's load hits them all alike. Prints the median wall time, the
+peak memory (max RSS) of each case, their ratios, and whether each budget holds.
+
+    python benchmarks/bench.py [--rounds N]
+
+Exit status 0 when every budget holds, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROLE = "arn:aws:iam::123456789012:role/Bench"
+
+
+def start_sts() -> Tuple[subprocess.Popen, str]:
+    """moto's STS in a process of its own, so it neither shares this one's CPU nor memory."""
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "..", "examples", "local_sts.py")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    url = server.stdout.readline().strip()  # type: ignore[union-attr]
+    if not url:
+        raise SystemExit("moto's server did not start (pip install -e '.[test]')")
+    return server, url
+
+
+def environment(url: str, home: str) -> Dict[str, str]:
+    """Only what the cases need: fake source keys, the local STS, a private HOME."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": home,
+        "AWS_CONFIG_FILE": os.path.join(home, "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_STS": url,
+        "LANG": "C.UTF-8",
+    }
+
+
+def awsrun_command() -> List[str]:
+    """The installed console script, as users run it; python -m awsrun if it is not on PATH."""
+    script = shutil.which("awsrun", path=os.path.dirname(sys.executable)) or shutil.which("awsrun")
+    return [script] if script else [sys.executable, "-m", "awsrun"]
+
+
+def cases() -> Dict[str, List[str]]:
+    awsrun = awsrun_command()
+    found = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "baseline: raw botocore": [sys.executable, os.path.join(HERE, "baseline.py"), ROLE, "true"],
+        "awsrun --no-cache -- true": [*awsrun, "-q", "--no-cache", "-r", ROLE, "--", "true"],
+        "awsrun -- true (cache hit)": [*awsrun, "-q", "-r", ROLE, "--", "true"],
+        "awsrun --help": [*awsrun, "--help"],
+        "awsrun bad role (local error)": [*awsrun, "-r", "arn:aws:iam::123:role/typo", "--", "true"],
+    }
+    aws = shutil.which("aws")
+    if aws:
+        found["aws sts assume-role"] = [aws, "sts", "assume-role", "--role-arn", ROLE, "--role-session-name", "b"]
+    return found
+
+
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
+def run_once(command: List[str], env: Dict[str, str], scratch: str) -> Tuple[float, int]:
+    """Wall seconds and peak RSS in KiB of one run.
+
+    The RSS comes from GNU time, a small C parent: a child forked from this Python process
+    would report this process's memory as its own peak. Without GNU time, no RSS (0).
+    """
+    measured = [GNU_TIME, "-f", "%M", "-o", scratch, *command] if GNU_TIME else command
+    start = time.perf_counter()
+    subprocess.run(measured, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if not GNU_TIME:
+        return elapsed, 0
+    with open(scratch) as stream:
+        return elapsed, int(stream.read().split()[-1])
+
+
+def measure(rounds: int) -> Dict[str, Tuple[float, float]]:
+    server, url = start_sts()
+    home = tempfile.mkdtemp(prefix="awsrun-bench-")
+    env = environment(url, home)
+    table = cases()
+    try:
+        subprocess.run(table["awsrun -- true (cache hit)"], env=env, check=True)  # warm the cache
+        times: Dict[str, List[float]] = {name: [] for name in table}
+        memory: Dict[str, List[int]] = {name: [] for name in table}
+        scratch = os.path.join(home, "rss")
+        for _ in range(rounds):
+            for name, command in table.items():
+                elapsed, rss = run_once(command, env, scratch)
+                times[name].append(elapsed)
+                memory[name].append(rss)
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(home, ignore_errors=True)
+    return {name: (statistics.median(times[name]), max(memory[name]) / 1024) for name in table}
+
+
+def report(results: Dict[str, Tuple[float, float]], rounds: int) -> bool:
+    python = results["python -c pass"][0]
+    baseline = results["baseline: raw botocore"][0]
+    print(f"{rounds} interleaved rounds; median wall time; peak RSS (max over rounds)")
+    print(f"{'case':34} {'median ms':>10} {'x python':>9} {'x baseline':>11} {'peak MiB':>9}")
+    for name, (seconds, mib) in results.items():
+        print(f"{name:34} {seconds * 1000:10.1f} {seconds / python:9.2f} {seconds / baseline:11.2f} {mib:9.1f}")
+    budgets = [
+        ("cold path <= 1.0 x baseline", results["awsrun --no-cache -- true"][0] / baseline, 1.0),
+        ("cache hit <= 1.3 x python", results["awsrun -- true (cache hit)"][0] / python, 1.3),
+        ("--help <= 1.3 x python", results["awsrun --help"][0] / python, 1.3),
+        ("local error <= 1.3 x python", results["awsrun bad role (local error)"][0] / python, 1.3),
+        ("cache hit peak memory <= 20 MiB", results["awsrun -- true (cache hit)"][1], 20.0),
+    ]
+    print()
+    ok = True
+    for label, value, limit in budgets:
+        holds = value <= limit
+        ok = ok and holds
+        print(f"{'ok  ' if holds else 'OVER'} {label:34} {value:.2f}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    rounds = parser.parse_args().rounds
+    return 0 if report(measure(rounds), rounds) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
