@@ -195,6 +195,8 @@ class _Invocation:
         if config.verbose:
             for line in config.explain():
                 self.say(line)
+        if config.mode != "exec" and args["COMMAND"]:
+            raise UsageError(f"--{config.mode} prints credentials and runs no command: drop {args['COMMAND']!r}")
         if config.mode == "unset":
             if config.format == "dotenv":
                 raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
@@ -202,8 +204,6 @@ class _Invocation:
 
             out.write(output.unset_lines(config.format))
             return ExitStatus.OK
-        if config.mode != "exec" and args["COMMAND"]:
-            raise UsageError(f"--{config.mode} prints credentials and runs no command: drop {args['COMMAND']!r}")
         if not config.roles and not config.profile:
             raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or name a --profile")
 
@@ -252,7 +252,10 @@ class _Invocation:
         if config.mode != "exec":
             from awsrun import output
         if config.mode == "export":
-            out.write(output.export_lines(credentials, entry.region, config.format, environ))
+            try:
+                out.write(output.export_lines(credentials, entry.region, config.format, environ))
+            except ValueError as exc:
+                raise ConfigError(f"cannot write --format {config.format}: {exc}") from None
             return ExitStatus.OK
         if config.mode == "credential-process":
             out.write(output.credential_process(credentials))

@@ -23,19 +23,27 @@ def _fish_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# PowerShell ends a single-quoted string at any of these; doubling one escapes it.
+_POWERSHELL_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
 def _powershell_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return "'" + "".join(c + c if c in _POWERSHELL_QUOTES else c for c in value) + "'"
 
 
 def _dotenv_quote(value: str) -> str:
-    # python-dotenv reads single-quoted values literally, except \\ and \'.
+    """A value python-dotenv reads back unchanged (it decodes \\\\ and \\' in single quotes)."""
+    if value.endswith("\\"):
+        # Its parser takes a final backslash and the closing quote for an escaped quote.
+        raise ValueError("a credential value ending in a backslash, which dotenv format cannot hold")
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 # format -> (set line, unset line or None)
 FORMATS: Dict[str, tuple] = {
     "sh": (lambda n, v: f"export {n}={_sh_quote(v)}", lambda n: f"unset {n}"),
-    "fish": (lambda n, v: f"set -gx {n} {_fish_quote(v)}", lambda n: f"set -e {n}"),
+    # fish's `set -e` of an unset name fails with 4; `or true` keeps `| source; and ...` working.
+    "fish": (lambda n, v: f"set -gx {n} {_fish_quote(v)}", lambda n: f"set -e {n}; or true"),
     "powershell": (
         lambda n, v: f"$env:{n} = {_powershell_quote(v)}",
         lambda n: f"Remove-Item Env:{n} -ErrorAction SilentlyContinue",
