@@ -138,17 +138,20 @@ class Cache:
 
 
 def _entry(document: Mapping[str, object], key: str) -> Entry:
+    """Rebuild an entry, or raise ValueError for anything not exactly as put() writes it."""
     if document["version"] != _VERSION or document["key"] != key:
         raise ValueError("not this key's entry")
-    expiration = datetime.fromisoformat(str(document["expiration"]).replace("Z", "+00:00"))
+    fields = ("access_key_id", "secret_access_key", "session_token", "expiration", "assumed_role_arn", "region")
+    text = {name: document[name] for name in fields}
+    if not all(isinstance(value, str) and value for value in text.values()):
+        raise ValueError("a field is missing or not text")
+    expiration = datetime.fromisoformat(text["expiration"].replace("Z", "+00:00"))
+    if expiration.tzinfo is None:
+        raise ValueError("an expiry without a time zone")
     credentials = Credentials(
-        access_key_id=str(document["access_key_id"]),
-        secret_access_key=str(document["secret_access_key"]),
-        session_token=str(document["session_token"]),
-        expiration=expiration,
-        assumed_role_arn=str(document["assumed_role_arn"]),
+        text["access_key_id"], text["secret_access_key"], text["session_token"], expiration, text["assumed_role_arn"]
     )
-    return Entry(credentials, str(document["region"]))
+    return Entry(credentials, text["region"])
 
 
 def open_cache(environ: Mapping[str, str], warn: Callable[[str], None]) -> Optional[Cache]:
