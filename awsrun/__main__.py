@@ -1,7 +1,5 @@
 """``python -m awsrun``."""
 
-import sys
+from awsrun.cli import run
 
-from awsrun.cli import main
-
-sys.exit(main())
+run()

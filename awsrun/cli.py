@@ -87,17 +87,19 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NoReturn, Optional, Sequence, TextIO
 
-from awsrun import __version__, environment, execute, settings as settings_module
-from awsrun.cache import Entry, cached, open_cache
-from awsrun.cachekey import cache_key
-from awsrun.credentials import Credentials, iso8601
-from awsrun.envfile import EnvFiles, read as read_env_files
+from awsrun import __version__
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue, UsageError
-from awsrun.validate import region_partition
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from awsrun.envfile import EnvFiles
+    from awsrun.settings import Settings
+
+# Modules beyond these are imported where they are first needed: --help, --version and
+# every local check must answer at the cost of starting Python, and a cache hit close to it.
+
+__all__ = ["main", "run"]
 
 PROG = "awsrun"
 
@@ -108,12 +110,12 @@ def main(
     *,
     stdout: Optional[TextIO] = None,
     stderr: Optional[TextIO] = None,
-    exec_command: Callable[[Sequence[str], Mapping[str, str]], Any] = execute.exec_command,
+    exec_command: Optional[Callable[[Sequence[str], Mapping[str, str]], Any]] = None,
 ) -> int:
     """Run awsrun; the only place that turns an exception into a message and an exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     environ = os.environ if environ is None else environ
-    run = _Invocation(environ, stdout or sys.stdout, stderr or sys.stderr, exec_command)
+    run = _Invocation(environ, stdout or sys.stdout, stderr or sys.stderr, exec_command or _exec)
     try:
         return run(argv)
     except AwsrunError as exc:
@@ -125,6 +127,27 @@ def main(
     except Exception as exc:  # a bug or an unforeseen library error: still one line, no secret
         run.fail(f"internal error ({exc.__class__.__name__}); run with --debug for details")
         return ExitStatus.FAILURE
+
+
+def run() -> NoReturn:
+    """The console entry point: main(), then exit at once.
+
+    Tearing down the interpreter's modules takes longer than most of awsrun's own work,
+    and nothing is left to clean up: output is flushed, files are closed.
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(status)
+
+
+def _exec(command: Sequence[str], environ: Mapping[str, str]) -> NoReturn:
+    from awsrun.execute import exec_command
+
+    exec_command(command, environ)
 
 
 def _parse(argv: List[str]) -> dict:
@@ -158,7 +181,7 @@ class _Invocation:
     def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO, exec_command: Callable) -> None:
         self.environ, self.out, self.err, self.exec_command = environ, out, err, exec_command
         # Known for sure only once settings are resolved; until then, the environment's word.
-        self.debug = environ.get("AWSRUN_DEBUG", "").strip().lower() in settings_module.TRUE
+        self.debug = environ.get("AWSRUN_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
         self.quiet = False
 
     def say(self, message: str) -> None:
@@ -187,6 +210,9 @@ class _Invocation:
             print(f"{PROG} {__version__}", file=out)
             return ExitStatus.OK
 
+        from awsrun import settings as settings_module
+        from awsrun.envfile import read as read_env_files
+
         paths, required = settings_module.env_file_paths(args, environ)
         files = read_env_files(paths, required)
         self.debug = settings_module.wants_debug(args, environ, files)
@@ -206,6 +232,8 @@ class _Invocation:
             return ExitStatus.OK
         if not config.roles and not config.profile:
             raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or name a --profile")
+
+        from awsrun import environment, execute
 
         child_base = environment.merge_dotenv(environ, files.values)
         command = _command(args, child_base) if config.mode == "exec" else []
@@ -232,7 +260,7 @@ class _Invocation:
 
         fetched = []
 
-        def fetch() -> Entry:
+        def fetch() -> Any:
             from awsrun.chain import assume_all
 
             prepared = prepare()
@@ -242,6 +270,10 @@ class _Invocation:
             )
             fetched.append(True)
             return Entry(credentials, prepared.region)
+
+        from awsrun.cache import Entry, cached, open_cache
+        from awsrun.cachekey import cache_key
+        from awsrun.credentials import iso8601
 
         store = open_cache(environ, self.warn) if config.use_cache else None
         key = cache_key(config, environ, dotenv_credentials, region) if store else ""
@@ -278,6 +310,8 @@ def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles, issued: boo
 
     An awsrun-issued session in the environment does not count as having some.
     """
+    from awsrun import environment
+
     selectors = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if issued else environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",)
     if any(environ.get(key) for key in selectors):
         return {}
@@ -292,7 +326,9 @@ def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str
     return [child_base.get("SHELL") or "/bin/sh"]
 
 
-def _region_from(config: settings_module.Settings, env: Mapping[str, str]) -> tuple:
+def _region_from(config: Settings, env: Mapping[str, str]) -> tuple:
+    from awsrun.validate import region_partition
+
     if config.region:
         return config.region, config.sources.get("region", "--region")
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
@@ -302,8 +338,10 @@ def _region_from(config: settings_module.Settings, env: Mapping[str, str]) -> tu
     return None, None
 
 
-def _check_partitions(config: settings_module.Settings, region: str) -> None:
+def _check_partitions(config: Settings, region: str) -> None:
     """A full role ARN must be in the region's partition (STS there would not know it)."""
+    from awsrun.validate import region_partition
+
     partition = region_partition(region)
     for role in config.roles:
         if role.partition and role.partition != partition:
@@ -315,6 +353,9 @@ def _check_partitions(config: settings_module.Settings, region: str) -> None:
 def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str, str], command: List[str], block: bool) -> None:
     """What --dry-run shows: the calls it would make and the environment diff, no secret."""
     from datetime import datetime, timedelta, timezone
+
+    from awsrun import environment
+    from awsrun.credentials import Credentials
 
     for hop in hops:
         r = hop.request
