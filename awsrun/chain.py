@@ -6,8 +6,7 @@ what AWS would refuse. ``assume_all`` walks the plan through an STS source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun import validate
 from awsrun.credentials import Credentials
@@ -22,13 +21,12 @@ MFA_ATTEMPTS = 3
 DEFAULT_REGION = "us-east-1"
 
 
-@dataclass(frozen=True)
-class Hop:
+class Hop(NamedTuple):
     """One AssumeRole of the chain and where each of its values came from."""
 
     label: str
     request: AssumeRoleRequest
-    origins: Dict[str, str] = field(default_factory=dict, compare=False)
+    origins: Mapping[str, str]
 
     def explain(self) -> str:
         r = self.request
@@ -142,8 +140,7 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
     return hops
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     """Everything needed to call STS: the source, the region and the hops."""
 
     source: Any

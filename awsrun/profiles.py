@@ -5,8 +5,7 @@ Pure: takes the ``profiles`` mapping of botocore's ``full_config``; reads no fil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.errors import ConfigError
 
@@ -18,8 +17,7 @@ CREDENTIAL_SOURCES = {"Environment": "env", "Ec2InstanceMetadata": "iam-role", "
 _CREDENTIAL_KEYS = ("aws_access_key_id", "credential_process", "sso_session", "sso_start_url", "login_session")
 
 
-@dataclass(frozen=True)
-class ProfileHop:
+class ProfileHop(NamedTuple):
     """One role a profile asks to assume, with the profile's own settings for it."""
 
     profile: str
@@ -30,8 +28,7 @@ class ProfileHop:
     role_session_name: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class SourceSpec:
+class SourceSpec(NamedTuple):
     """Where the first hop's credentials come from.
 
     ``profile``: botocore loads that profile's own credentials (keys, SSO, process, web
@@ -46,8 +43,7 @@ class SourceSpec:
     mfa_serial: Optional[str] = None  # a source-only profile's own MFA device, for --role
 
 
-@dataclass(frozen=True)
-class ProfileChain:
+class ProfileChain(NamedTuple):
     source: SourceSpec
     hops: Tuple[ProfileHop, ...]  # in the order they are assumed
     region: Optional[str]

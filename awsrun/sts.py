@@ -7,8 +7,7 @@ errors and local checks stay fast.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun import __version__
 from awsrun.credentials import Credentials, mask
@@ -22,8 +21,7 @@ _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooM
 _BAD_POLICY = {"MalformedPolicyDocument", "PackedPolicyTooLarge"}
 
 
-@dataclass(frozen=True)
-class AssumeRoleRequest:
+class AssumeRoleRequest(NamedTuple):
     """Everything AssumeRole is asked for, already checked locally."""
 
     role_arn: str
