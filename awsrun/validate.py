@@ -6,7 +6,6 @@ the value and the rule. Nothing here touches the network or imports botocore.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence, Tuple
@@ -178,6 +177,8 @@ def transitive_tags(keys: Sequence[str], tag_pairs: Iterable[Tuple[str, str]]) -
 
 def policy(value: str, read_text: Callable[[str], str]) -> str:
     """Accept inline JSON or a file holding it; return it compact, as STS counts it."""
+    import json
+
     text = value
     if not value.lstrip().startswith("{"):
         try:

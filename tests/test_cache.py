@@ -15,7 +15,6 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
@@ -735,11 +734,13 @@ def base_environ(tmp_path: Path) -> Dict[str, str]:
 def test_mfa_code_is_never_key_material(base_environ: Dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     hashed: List[bytes] = []
 
-    def sha256(data: bytes) -> object:
-        hashed.append(data)
-        return __import__("hashlib").sha256(data)
+    real = cachekey.blake2b
 
-    monkeypatch.setattr(cachekey, "hashlib", SimpleNamespace(sha256=sha256))
+    def spy(data: bytes, **options: object) -> object:
+        hashed.append(data)
+        return real(data, **options)
+
+    monkeypatch.setattr(cachekey, "blake2b", spy)
     mfa = ["--mfa-serial", SERIAL]
     keys = {
         key_for(mfa, base_environ),
