@@ -90,7 +90,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NoReturn, Optional, Sequence, TextIO
 
 from awsrun import __version__
-from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue, UsageError
+from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue, Terminated, UsageError
 
 if TYPE_CHECKING:
     from awsrun.envfile import EnvFiles
@@ -124,6 +124,9 @@ def main(
     except KeyboardInterrupt:
         run.fail("interrupted")
         return ExitStatus.INTERRUPTED
+    except Terminated:
+        run.fail("terminated")
+        return ExitStatus.TERMINATED
     except Exception as exc:  # a bug or an unforeseen library error: still one line, no secret
         run.fail(f"internal error ({exc.__class__.__name__}); run with --debug for details")
         return ExitStatus.FAILURE
@@ -135,6 +138,11 @@ def run() -> NoReturn:
     Tearing down the interpreter's modules takes longer than most of awsrun's own work,
     and nothing is left to clean up: output is flushed, files are closed.
     """
+    import signal
+
+    # SIGTERM before the exec unwinds like Ctrl-C: temporary files go, the cache stays whole.
+    # The exec resets the handler, so the command gets its signals untouched.
+    signal.signal(signal.SIGTERM, _terminate)
     status = main()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -142,6 +150,10 @@ def run() -> NoReturn:
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
     os._exit(status)
+
+
+def _terminate(signum: int, frame: Any) -> NoReturn:
+    raise Terminated()
 
 
 def _exec(command: Sequence[str], environ: Mapping[str, str]) -> NoReturn:

@@ -6,6 +6,7 @@ from enum import IntEnum
 
 __all__ = [
     "ExitStatus",
+    "Terminated",
     "AwsrunError",
     "UsageError",
     "InvalidValue",
@@ -25,6 +26,11 @@ class ExitStatus(IntEnum):
     NOT_EXECUTABLE = 126
     NOT_FOUND = 127
     INTERRUPTED = 130
+    TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived before the exec; like KeyboardInterrupt, not an error to catch."""
 
 
 class AwsrunError(Exception):
