@@ -15,7 +15,7 @@ from awsrun.profiles import ProfileChain, ProfileHop
 from awsrun.settings import Settings
 from awsrun.sts import AssumeRoleRequest, assume_role
 
-__all__ = ["Hop", "Prepared", "prepare", "plan", "assume_all", "MFA_ATTEMPTS"]
+__all__ = ["Hop", "Prepared", "prepare", "plan", "assume_all", "mfa_session", "without_mfa", "MFA_ATTEMPTS"]
 
 MFA_ATTEMPTS = 3
 DEFAULT_REGION = "us-east-1"
@@ -207,13 +207,20 @@ def assume_all(
     mfa_code: Optional[str],
     ask_code: Callable[[str, int], str],
     warn: Callable[[str], None],
+    start: Optional[Credentials] = None,
 ) -> Credentials:
-    """Assume each hop with the previous hop's credentials; return the last session's."""
-    credentials: Optional[Credentials] = None
+    """Assume each hop with the previous hop's credentials; return the last session's.
+
+    ``start``: credentials to assume the first hop with instead of the source's.
+    """
+    credentials: Optional[Credentials] = start
     for hop in hops:
         client = source.client(region, *timeouts, credentials=credentials)
         try:
-            credentials = _assume_with_mfa(client, hop.request, mfa_code, ask_code, warn)
+            credentials = _with_code(
+                hop.request.mfa_serial, mfa_code, ask_code, warn,
+                lambda code: assume_role(client, hop.request, code),
+            )
         except StsError as exc:
             if len(hops) == 1:
                 raise
@@ -223,17 +230,39 @@ def assume_all(
     return credentials
 
 
-def _assume_with_mfa(client: Any, request: AssumeRoleRequest, given_code: Optional[str],
-                     ask_code: Callable[[str, int], str], warn: Callable[[str], None]) -> Credentials:
+def mfa_session(
+    source: Any,
+    serial: str,
+    region: str,
+    timeouts: Tuple[float, float],
+    mfa_code: Optional[str],
+    ask_code: Callable[[str, int], str],
+    warn: Callable[[str], None],
+) -> Credentials:
+    """An MFA-authenticated session of the source (GetSessionToken), to assume from later
+    without asking for another code: --refresh re-walks the chain many times per run."""
+    from awsrun.sts import get_session_token
+
+    client = source.client(region, *timeouts)
+    return _with_code(serial, mfa_code, ask_code, warn, lambda code: get_session_token(client, serial, code))
+
+
+def without_mfa(hops: Sequence[Hop]) -> List[Hop]:
+    """The hops as assumed from an MFA session: the code was given once, for that session."""
+    return [hop._replace(request=hop.request._replace(mfa_serial=None)) for hop in hops]
+
+
+def _with_code(serial: Optional[str], given_code: Optional[str], ask_code: Callable[[str, int], str],
+               warn: Callable[[str], None], call: Callable[[Optional[str]], Credentials]) -> Credentials:
     """A code given up front is tried once; one asked at the terminal up to three times."""
-    if not request.mfa_serial:
-        return assume_role(client, request)
+    if not serial:
+        return call(None)
     if given_code:
-        return assume_role(client, request, given_code)
+        return call(given_code)
     for attempt in range(1, MFA_ATTEMPTS + 1):
-        code = ask_code(request.mfa_serial, attempt)
+        code = ask_code(serial, attempt)
         try:
-            return assume_role(client, request, validate.mfa_code(code))
+            return call(validate.mfa_code(code))
         except InvalidValue as exc:
             problem: Exception = exc
         except StsError as exc:

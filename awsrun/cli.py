@@ -45,6 +45,12 @@ Environment:
                                 credentials file and instance metadata (blocked by
                                 default, so only the role's credentials are usable).
 
+Long-running commands:
+  --refresh                     Do not exec: run COMMAND as a child that gets
+                                credentials from a local endpoint (the container-
+                                credentials protocol SDKs speak), renewed before they
+                                expire, for jobs that outlive one role session.
+
 Output instead of exec (no COMMAND):
   --export                      Print lines that give the current shell the role's
                                 credentials and region: eval "$(awsrun -r ROLE --export)".
@@ -257,35 +263,49 @@ class _Invocation:
         issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
         dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
 
-        def prepare() -> Any:
-            from awsrun import chain
+        from awsrun.cache import Entry, cached, open_cache
+        from awsrun.cachekey import cache_key
+        from awsrun.credentials import iso8601
 
-            return chain.prepare(config, dotenv_credentials, issued, region, region_source,
-                                 self.say if config.verbose else None)
+        timeouts = (config.connect_timeout, config.read_timeout)
+        prepared: List[Any] = []
+        mfa_sessions: List[Any] = []
+
+        def prepare() -> Any:
+            """Load the source and plan the hops once per run; every renewal re-walks them."""
+            if not prepared:
+                from awsrun import chain
+
+                prepared.append(chain.prepare(config, dotenv_credentials, issued, region, region_source,
+                                              self.say if config.verbose else None))
+            return prepared[0]
 
         if config.dry_run:
-            prepared = prepare()
-            prepared.source.describe()  # no source credentials is an error here too
-            _print_plan(out, prepared.hops, prepared.region, child_base, command or ["<no command: output mode>"],
+            plan = prepare()
+            _print_plan(out, plan.hops, plan.region, child_base, command or ["<no command: output mode>"],
                         not config.allow_fallbacks)
             return ExitStatus.OK
+
+        def assume() -> Any:
+            from awsrun.chain import assume_all, mfa_session, without_mfa
+
+            plan = prepare()
+            hops, start = plan.hops, None
+            serial = hops[0].request.mfa_serial
+            if config.refresh and serial:  # one code per run: renewals assume from this session
+                if not mfa_sessions:
+                    mfa_sessions.append(mfa_session(plan.source, serial, plan.region, timeouts,
+                                                    config.mfa_code, mfa_prompt, self.warn))
+                hops, start = without_mfa(hops), mfa_sessions[0]
+            return assume_all(plan.source, hops, plan.region, timeouts, config.mfa_code, mfa_prompt, self.warn,
+                              start=start)
 
         fetched = []
 
         def fetch() -> Any:
-            from awsrun.chain import assume_all
-
-            prepared = prepare()
-            credentials = assume_all(
-                prepared.source, prepared.hops, prepared.region, (config.connect_timeout, config.read_timeout),
-                config.mfa_code, mfa_prompt, self.warn,
-            )
+            credentials = assume()
             fetched.append(True)
-            return Entry(credentials, prepared.region)
-
-        from awsrun.cache import Entry, cached, open_cache
-        from awsrun.cachekey import cache_key
-        from awsrun.credentials import iso8601
+            return Entry(credentials, prepare().region)
 
         store = open_cache(environ, self.warn) if config.use_cache else None
         key = cache_key(config, environ, dotenv_credentials, region) if store else ""
@@ -304,11 +324,38 @@ class _Invocation:
         if config.mode == "credential-process":
             out.write(output.credential_process(credentials))
             return ExitStatus.OK
+        if config.refresh:
+            return self._refresh(command, child_base, entry, assume, prepare(), config.profile)
         child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks)
         if not args["COMMAND"]:
             self.say(f"starting {command[0]} with the role's credentials; exit it to drop them")
         self.exec_command(command, child_env)
         return ExitStatus.OK  # only reached when exec_command is replaced (tests)
+
+
+    def _refresh(self, command: List[str], child_base: Mapping[str, str], entry: Any,
+                 assume: Callable[[], Any], plan: Any, profile: Optional[str]) -> int:
+        """Run the command as a child served by a renewing credential endpoint; its status."""
+        import tempfile
+
+        from awsrun import environment, profiles, refresh
+        from awsrun.server import CredentialServer
+
+        # The child's config keeps the profile's region, endpoints and retries, not its credentials.
+        settings = plan.source.profiles().get(profile, {}) if profile else plan.source.scoped_config()
+        fd, config_file = tempfile.mkstemp(prefix="awsrun-", suffix=".config")
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(profiles.neutral_config(settings))
+        refresher = refresh.Refresher(entry.credentials, assume, self.warn)
+        server = CredentialServer(refresher.current).start()
+        try:
+            env = environment.refresh_environment(child_base, server.url, server.token, entry.region,
+                                                  config_file, entry.credentials.assumed_role_arn)
+            self.say(f"serving renewed credentials to {command[0]} from {server.url}")
+            return refresh.run_child(command, env, refresher)
+        finally:
+            server.stop()
+            os.unlink(config_file)
 
 
 def mfa_prompt(serial: str, attempt: int) -> str:

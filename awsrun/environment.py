@@ -21,6 +21,7 @@ __all__ = [
     "ASSUMED_ROLE_VARIABLE",
     "ASSUMED_KEY_VARIABLE",
     "holds_issued_credentials",
+    "refresh_environment",
 ]
 
 # Every variable through which an SDK or tool could find credentials other than the role's.
@@ -113,3 +114,26 @@ def holds_issued_credentials(environ: Mapping[str, str]) -> bool:
     """Whether the key variables hold a session awsrun itself issued (exec or export)."""
     key_id = environ.get("AWS_ACCESS_KEY_ID")
     return bool(key_id) and environ.get(ASSUMED_KEY_VARIABLE) == key_id and bool(environ.get(ASSUMED_ROLE_VARIABLE))
+
+
+def refresh_environment(
+    base: Mapping[str, str], url: str, token: str, region: str, config_file: str, assumed_role_arn: str
+) -> Dict[str, str]:
+    """``base`` with every credential source removed and awsrun's endpoint as the only one.
+
+    The config and credentials files are replaced too: SDKs read them before container
+    credentials, so a [default] with credential_process or role_arn would win otherwise.
+    """
+    env = {name: value for name, value in base.items() if not is_removed(name)}
+    env.update(FALLBACK_BLOCKS)
+    env.update(
+        {
+            "AWS_CONFIG_FILE": config_file,
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": url,
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": token,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            ASSUMED_ROLE_VARIABLE: assumed_role_arn,
+        }
+    )
+    return env

@@ -52,6 +52,7 @@ class Settings(NamedTuple):
     use_cache: bool
     fresh: bool
     min_ttl: int
+    refresh: bool
     allow_fallbacks: bool
     dry_run: bool
     quiet: bool
@@ -179,6 +180,7 @@ def resolve(
         format=validate.output_format(raw["format"]),
         use_cache=_use_cache(raw, environ),
         fresh=raw["fresh"],
+        refresh=raw["refresh"],
         min_ttl=validate.min_ttl(raw["min-ttl"]),
         connect_timeout=validate.timeout("connect timeout", raw["connect-timeout"]),
         read_timeout=validate.timeout("read timeout", raw["read-timeout"]),
@@ -190,6 +192,8 @@ def resolve(
         sources=sources,
         shown={name: _show(name, raw[name]) for name in sources},
     )
+    if settings.refresh and settings.mode != "exec":
+        raise UsageError(f"--refresh runs a command and does not go with --{settings.mode}")
     if settings.quiet and settings.verbose:
         raise UsageError("--quiet and --verbose exclude each other")
     return settings

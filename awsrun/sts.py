@@ -13,7 +13,7 @@ from awsrun import __version__
 from awsrun.credentials import Credentials, mask
 from awsrun.errors import ConfigError, NoSourceCredentials, StsError
 
-__all__ = ["AssumeRoleRequest", "Source", "assume_role"]
+__all__ = ["AssumeRoleRequest", "Source", "assume_role", "get_session_token"]
 
 _BAD_KEYS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "IncompleteSignature", "InvalidAccessKeyId", "AuthFailure"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
@@ -112,6 +112,10 @@ class Source:
     def configured_region(self) -> Optional[str]:
         """The region of the active profile in ~/.aws/config, if any."""
         return self._guard(lambda: self._session.get_config_variable("region"))
+
+    def scoped_config(self) -> Mapping[str, Any]:
+        """The settings of the profile in use, as botocore resolved it."""
+        return self._guard(self._session.get_scoped_config)
 
     def describe(self) -> str:
         """How the source credentials were found and their masked key id."""
@@ -236,6 +240,25 @@ def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[st
         )
     except (KeyError, TypeError):
         raise StsError(f"STS at {endpoint} answered AssumeRole without credentials") from None
+
+
+SESSION_TOKEN_SECONDS = 43200
+
+
+def get_session_token(client: Any, serial: str, code: str, duration: int = SESSION_TOKEN_SECONDS) -> Credentials:
+    """An MFA-authenticated session of the source itself (its ARN is left empty)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    request = AssumeRoleRequest(role_arn="(GetSessionToken)", session_name="-", duration=duration, mfa_serial=serial)
+    try:
+        issued = client.get_session_token(DurationSeconds=duration, SerialNumber=serial, TokenCode=code)["Credentials"]
+    except ClientError as exc:
+        raise _explain(exc.response, request, client.meta.region_name) from None
+    except BotoCoreError as exc:
+        raise StsError(f"GetSessionToken via {client.meta.endpoint_url} failed: {exc.__class__.__name__}") from None
+    except (KeyError, TypeError):
+        raise StsError("STS answered GetSessionToken without credentials") from None
+    return Credentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"], issued["Expiration"], "")
 
 
 def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: str) -> StsError:
