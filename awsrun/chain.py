@@ -6,7 +6,7 @@ what AWS would refuse. ``assume_all`` walks the plan through an STS source.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun import validate
 from awsrun.credentials import Credentials

@@ -1,0 +1,231 @@
+"""One run of awsrun after its arguments are parsed: settings, checks, credentials, delivery.
+
+cli.py parses argv and maps errors to exit statuses; this module does the work in order:
+resolve settings, check locally, find the command, then reuse a cached session or assume
+the role, and deliver the credentials by exec, --refresh, --export or --credential-process.
+Modules are imported where first needed, so that each early exit stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO
+
+from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
+
+if TYPE_CHECKING:
+    from awsrun.envfile import EnvFiles
+    from awsrun.settings import Settings
+
+__all__ = ["run"]
+
+
+def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
+        exec_command: Callable[[Sequence[str], Mapping[str, str]], Any]) -> int:
+    """Do what the parsed ``args`` ask; ``console`` says things and knows --debug/--quiet."""
+    from awsrun import settings as settings_module
+    from awsrun.envfile import read as read_env_files
+
+    paths, required = settings_module.env_file_paths(args, environ)
+    files = read_env_files(paths, required)
+    console.debug = settings_module.wants_debug(args, environ, files)
+    config = settings_module.resolve(args, environ, files)
+    console.debug, console.quiet = config.debug, config.quiet
+    if config.verbose:
+        for line in config.explain():
+            console.say(line)
+    if config.mode != "exec" and args["COMMAND"]:
+        raise UsageError(f"--{config.mode} prints credentials and runs no command: drop {args['COMMAND']!r}")
+    if config.mode == "unset":
+        if config.format == "dotenv":
+            raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
+        from awsrun import output
+
+        console.out.write(output.unset_lines(config.format))
+        return ExitStatus.OK
+    if not config.roles and not config.profile:
+        raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or name a --profile")
+
+    from awsrun import environment, execute
+
+    child_base = environment.merge_dotenv(environ, files.values)
+    command = _command(args, child_base) if config.mode == "exec" else []
+    if command:
+        execute.resolve(command[0], child_base)
+    region, region_source = _region_from(config, child_base)
+    if region:  # known without botocore: check the partitions before importing it
+        _check_partitions(config, region)
+    issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
+    dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
+
+    from awsrun.cache import Entry, cached, open_cache
+    from awsrun.cachekey import cache_key
+    from awsrun.credentials import iso8601
+
+    timeouts = (config.connect_timeout, config.read_timeout)
+    prepared: List[Any] = []
+    mfa_sessions: List[Any] = []
+
+    def prepare() -> Any:
+        """Load the source and plan the hops once per run; every renewal re-walks them."""
+        if not prepared:
+            from awsrun import chain
+
+            prepared.append(chain.prepare(config, dotenv_credentials, issued, region, region_source,
+                                          console.say if config.verbose else None))
+        return prepared[0]
+
+    if config.dry_run:
+        plan = prepare()
+        _print_plan(console.out, plan.hops, plan.region, child_base, command or ["<no command: output mode>"],
+                    not config.allow_fallbacks)
+        return ExitStatus.OK
+
+    def assume() -> Any:
+        from awsrun.chain import assume_all, mfa_session, without_mfa
+
+        plan = prepare()
+        hops, start = plan.hops, None
+        serial = hops[0].request.mfa_serial
+        if config.refresh and serial:  # one code per run: renewals assume from this session
+            if not mfa_sessions:
+                mfa_sessions.append(mfa_session(plan.source, serial, plan.region, timeouts,
+                                                config.mfa_code, mfa_prompt, console.warn))
+            hops, start = without_mfa(hops), mfa_sessions[0]
+        return assume_all(plan.source, hops, plan.region, timeouts, config.mfa_code, mfa_prompt, console.warn,
+                          start=start)
+
+    fetched = []
+
+    def fetch() -> Any:
+        credentials = assume()
+        fetched.append(True)
+        return Entry(credentials, prepare().region)
+
+    store = open_cache(environ, console.warn) if config.use_cache else None
+    key = cache_key(config, environ, dotenv_credentials, region) if store else ""
+    entry = cached(store, key, config.min_ttl, config.fresh, fetch)
+    credentials = entry.credentials
+    origin = "assumed" if fetched else "reusing cached session of"
+    console.say(f"{origin} {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
+    if config.mode != "exec":
+        from awsrun import output
+    if config.mode == "export":
+        try:
+            console.out.write(output.export_lines(credentials, entry.region, config.format, environ))
+        except ValueError as exc:
+            raise ConfigError(f"cannot write --format {config.format}: {exc}") from None
+        return ExitStatus.OK
+    if config.mode == "credential-process":
+        console.out.write(output.credential_process(credentials))
+        return ExitStatus.OK
+    if config.refresh:
+        return _refresh(console, command, child_base, entry, assume, prepare(), config.profile)
+    child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks)
+    if not args["COMMAND"]:
+        console.say(f"starting {command[0]} with the role's credentials; exit it to drop them")
+    exec_command(command, child_env)
+    return ExitStatus.OK  # only reached when exec_command is replaced (tests)
+
+
+
+def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], entry: Any,
+             assume: Callable[[], Any], plan: Any, profile: Optional[str]) -> int:
+    """Run the command as a child served by a renewing credential endpoint; its status."""
+    import tempfile
+
+    from awsrun import environment, profiles, refresh
+    from awsrun.server import CredentialServer
+
+    # The child's config keeps the profile's region, endpoints and retries, not its credentials.
+    settings = plan.source.profiles().get(profile, {}) if profile else plan.source.scoped_config()
+    fd, config_file = tempfile.mkstemp(prefix="awsrun-", suffix=".config")
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write(profiles.neutral_config(settings))
+    refresher = refresh.Refresher(entry.credentials, assume, console.warn)
+    server = CredentialServer(refresher.current).start()
+    try:
+        env = environment.refresh_environment(child_base, server.url, server.token, entry.region,
+                                              config_file, entry.credentials.assumed_role_arn)
+        console.say(f"serving renewed credentials to {command[0]} from {server.url}")
+        return refresh.run_child(command, env, refresher)
+    finally:
+        server.stop()
+        os.unlink(config_file)
+
+
+
+def mfa_prompt(serial: str, attempt: int) -> str:
+    from awsrun.mfa import prompt
+
+    return prompt(serial, attempt)
+
+
+def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles, issued: bool) -> Dict[str, str]:
+    """The .env's source credentials, used only when the real environment has none.
+
+    An awsrun-issued session in the environment does not count as having some.
+    """
+    from awsrun import environment
+
+    selectors = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if issued else environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",)
+    if any(environ.get(key) for key in selectors):
+        return {}
+    return {key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)}
+
+
+def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str]:
+    if args["COMMAND"]:
+        return [args["COMMAND"], *args["ARG"]]
+    if not sys.stdin.isatty():
+        raise UsageError("no command given and stdin is not a terminal: name the command to run")
+    return [child_base.get("SHELL") or "/bin/sh"]
+
+
+def _region_from(config: Settings, env: Mapping[str, str]) -> tuple:
+    from awsrun.validate import region_partition
+
+    if config.region:
+        return config.region, config.sources.get("region", "--region")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if env.get(name):
+            region_partition(env[name])
+            return env[name], f"${name}"
+    return None, None
+
+
+def _check_partitions(config: Settings, region: str) -> None:
+    """A full role ARN must be in the region's partition (STS there would not know it)."""
+    from awsrun.validate import region_partition
+
+    partition = region_partition(region)
+    for role in config.roles:
+        if role.partition and role.partition != partition:
+            raise InvalidValue(
+                "region", region, f"it is in partition {partition}, but role {role.arn(partition)} is in {role.partition}"
+            )
+
+
+def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str, str], command: List[str], block: bool) -> None:
+    """What --dry-run shows: the calls it would make and the environment diff, no secret."""
+    from datetime import datetime, timedelta, timezone
+
+    from awsrun import environment
+    from awsrun.credentials import Credentials
+
+    for hop in hops:
+        r = hop.request
+        mfa = f" with MFA {r.mfa_serial}" if r.mfa_serial else ""
+        print(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}", file=out)
+    expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
+    placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
+    child = environment.child_environment(base, placeholder, region, block)
+    for name in sorted(set(base) - set(child)):
+        print(f"remove {name}", file=out)
+    for name, value in child.items():
+        if base.get(name) != value:
+            print(f"set {name}={value}", file=out)
+    import shlex
+
+    print("exec " + shlex.join(command), file=out)
