@@ -123,8 +123,11 @@ def duration(value: str) -> int:
 
 
 def external_id(value: str) -> str:
+    """Masked in messages, as in --verbose: the trust policy's shared secret, of a kind."""
     if not _full(_EXTERNAL_ID, value):
-        raise InvalidValue("external id", value, r"expected 2-1224 characters of [\w+=,.@:/-]")
+        from awsrun.credentials import mask
+
+        raise InvalidValue("external id", mask(value), r"expected 2-1224 characters of [\w+=,.@:/-]")
     return value
 
 

@@ -199,7 +199,7 @@ VALIDATION_ERRORS = [
     (["--role", ROLE, "-d", "abc", "true"], {}, "'abc'"),
     (["--role", ROLE, "--session-name", "a", "true"], {}, "'a'"),
     (["--role", ROLE, "--session-name", "two\nlines", "true"], {}, "'two\\nlines'"),
-    (["--role", ROLE, "--external-id", "x", "true"], {}, "'x'"),
+    (["--role", ROLE, "--external-id", "x", "true"], {}, "'****'"),
     (["--role", ROLE, "--source-identity", "aws:me", "true"], {}, "'aws:me'"),
     (["--role", ROLE, "--tag", "novalue", "true"], {}, "'novalue'"),
     (["--role", ROLE, "--tag", "aws:k=v", "true"], {}, "'aws:k'"),

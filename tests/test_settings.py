@@ -283,7 +283,7 @@ def test_every_setting_from_environment_and_dotenv(layer: str, variable: str, te
         ({"AWSRUN_SESSION_NAME": "x"}, "x"),
         ({"AWSRUN_ROLE": "not-a-role"}, "not-a-role"),
         ({"AWSRUN_REGION": "moon-base-1"}, "moon-base-1"),
-        ({"AWSRUN_EXTERNAL_ID": "a b"}, "a b"),
+        ({"AWSRUN_EXTERNAL_ID": "a b"}, "****"),
         ({"AWSRUN_READ_TIMEOUT": "0"}, "0"),
         ({"AWSRUN_POLICY_ARN": "ReadOnlyAccess"}, "ReadOnlyAccess"),
     ],
