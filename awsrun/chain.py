@@ -177,6 +177,8 @@ def prepare(
         )
     if not region:
         configured = chain.region if chain else source.configured_region()
+        if configured is not None and not isinstance(configured, str):
+            raise ConfigError(f"profile {settings.profile or 'default'!r}: region must be a single value")
         region, region_source = (configured, "profile") if configured else (DEFAULT_REGION, "default")
         partition = _checked(settings.profile or "default", validate.region_partition, region)
         for role in settings.roles:

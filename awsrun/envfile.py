@@ -69,4 +69,8 @@ def _read_one(path: str) -> Dict[str, str]:
     if collector.lines:
         raise ConfigError(f"env file {path!r} line {collector.lines[0]}: python-dotenv cannot parse this line")
     # A bare KEY (no '=') gives None: there is nothing to set.
-    return {key: value for key, value in parsed.items() if value is not None}
+    values = {key: value for key, value in parsed.items() if value is not None}
+    for key, value in values.items():
+        if "\0" in key or "\0" in value:  # no environment can hold it: refuse before any STS call
+            raise ConfigError(f"env file {path!r}: {key!r} holds a NUL character")
+    return values

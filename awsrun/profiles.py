@@ -60,20 +60,34 @@ def _hop(name: str, profile: Mapping[str, Any]) -> ProfileHop:
     )
 
 
+# Keys awsrun reads from a profile: each must be a single value, not a nested section.
+_SCALAR_KEYS = ("role_arn", "source_profile", "credential_source", "region", "duration_seconds", "mfa_serial",
+                "external_id", "role_session_name", "web_identity_token_file") + _CREDENTIAL_KEYS
+
+
+def _checked_profile(name: str, profile: Any) -> Mapping[str, Any]:
+    if not isinstance(profile, Mapping):
+        raise ConfigError(f"profile {name!r} is not a section of settings")
+    for key in _SCALAR_KEYS:
+        if key in profile and not isinstance(profile[key], str):
+            raise ConfigError(f"profile {name!r}: {key} must be a single value, not a nested section")
+    return profile
+
+
 def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChain:
     """Walk source_profile links from ``name`` down to where credentials come from."""
     hops: List[ProfileHop] = []
     visited: List[str] = []
     current = name
-    region = profiles.get(name, {}).get("region")
+    region = _checked_profile(name, profiles[name]).get("region") if name in profiles else None
     while True:
         if current in visited:
             raise ConfigError("profile loop: " + " -> ".join(visited + [current]))
         visited.append(current)
-        profile = profiles.get(current)
-        if profile is None:
+        if current not in profiles:
             via = f" (source_profile of {visited[-2]!r})" if len(visited) > 1 else ""
             raise ConfigError(f"profile {current!r}{via} not found in the AWS config or credentials file")
+        profile = _checked_profile(current, profiles[current])
         source_profile = profile.get("source_profile")
         credential_source = profile.get("credential_source")
         if "role_arn" not in profile:

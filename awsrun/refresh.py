@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Optional, Sequence
 
 from awsrun.credentials import Credentials
+from awsrun.errors import CommandNotExecutable, CommandNotFound
 
 __all__ = ["Refresher", "run_child", "FORWARDED_SIGNALS"]
 
@@ -44,6 +45,7 @@ class Refresher:
     ) -> None:
         self._credentials = initial
         self._fetch, self._warn, self._clock = fetch, warn, clock
+        self._received_at = clock()
         self._lock = threading.Lock()
         self._failing = False
         self._retry_at: Optional[datetime] = None
@@ -57,9 +59,10 @@ class Refresher:
         credentials = self.current()
         if self._retry_at is not None:
             return self._retry_at
-        issued_for = credentials.expiration - self._clock()
-        # A short session is renewed at half its remaining life, a long one 20 minutes early.
-        margin = min(REFRESH_MARGIN, max(issued_for / 2, timedelta(0)))
+        life = credentials.expiration - self._received_at
+        # A short session is renewed halfway through the life it had when received,
+        # a long one 20 minutes before it ends.
+        margin = min(REFRESH_MARGIN, max(life / 2, timedelta(0)))
         return credentials.expiration - margin
 
     def tick(self) -> None:
@@ -77,7 +80,7 @@ class Refresher:
             self._retry_at = self._clock() + RETRY_AFTER
             return
         with self._lock:
-            self._credentials = fresh
+            self._credentials, self._received_at = fresh, self._clock()
         if self._failing:
             self._warn("renewed the role session again")
         self._failing, self._retry_at = False, None
@@ -126,7 +129,12 @@ def run_child(command: Sequence[str], environ: Mapping[str, str], refresher: Ref
         while not stop.wait(min(refresher.seconds_to_wait(), 3600.0)):
             refresher.tick()
 
-    child = subprocess.Popen(list(command), env=dict(environ))
+    try:
+        child = subprocess.Popen(list(command), env=dict(environ))
+    except FileNotFoundError:  # e.g. a #! line naming a missing interpreter, as in exec mode
+        raise CommandNotFound(command[0]) from None
+    except OSError as exc:
+        raise CommandNotExecutable(command[0], exc.strerror or "") from None
     previous = {sig: signal.signal(sig, _forward(child)) for sig in FORWARDED_SIGNALS}
     worker = threading.Thread(target=renew, name="awsrun-refresh", daemon=True)
     worker.start()

@@ -82,17 +82,25 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
                     not config.allow_fallbacks)
         return ExitStatus.OK
 
+    def mfa_start() -> Any:
+        """With --refresh, the MFA session every renewal assumes from: one code per run."""
+        plan = prepare()
+        serial = plan.hops[0].request.mfa_serial
+        if not (config.refresh and serial):
+            return None
+        if not mfa_sessions:
+            from awsrun.chain import mfa_session
+
+            mfa_sessions.append(mfa_session(plan.source, serial, plan.region, timeouts,
+                                            config.mfa_code, mfa_prompt, console.warn))
+        return mfa_sessions[0]
+
     def assume() -> Any:
-        from awsrun.chain import assume_all, mfa_session, without_mfa
+        from awsrun.chain import assume_all, without_mfa
 
         plan = prepare()
-        hops, start = plan.hops, None
-        serial = hops[0].request.mfa_serial
-        if config.refresh and serial:  # one code per run: renewals assume from this session
-            if not mfa_sessions:
-                mfa_sessions.append(mfa_session(plan.source, serial, plan.region, timeouts,
-                                                config.mfa_code, mfa_prompt, console.warn))
-            hops, start = without_mfa(hops), mfa_sessions[0]
+        start = mfa_start()
+        hops = without_mfa(plan.hops) if start else plan.hops
         return assume_all(plan.source, hops, plan.region, timeouts, config.mfa_code, mfa_prompt, console.warn,
                           start=start)
 
@@ -121,6 +129,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         console.out.write(output.credential_process(credentials))
         return ExitStatus.OK
     if config.refresh:
+        mfa_start()  # ask now, at the terminal, not later from the renewal thread
         return _refresh(console, command, child_base, entry, assume, prepare(), config.profile)
     child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks)
     if not args["COMMAND"]:
@@ -140,12 +149,12 @@ def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], en
 
     # The child's config keeps the profile's region, endpoints and retries, not its credentials.
     settings = plan.source.profiles().get(profile, {}) if profile else plan.source.scoped_config()
-    fd, config_file = tempfile.mkstemp(prefix="awsrun-", suffix=".config")
-    with os.fdopen(fd, "w", encoding="utf-8") as stream:
-        stream.write(profiles.neutral_config(settings))
     refresher = refresh.Refresher(entry.credentials, assume, console.warn)
     server = CredentialServer(refresher.current).start()
+    fd, config_file = tempfile.mkstemp(prefix="awsrun-", suffix=".config")
     try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(profiles.neutral_config(settings))
         env = environment.refresh_environment(child_base, server.url, server.token, entry.region,
                                               config_file, entry.credentials.assumed_role_arn)
         console.say(f"serving renewed credentials to {command[0]} from {server.url}")

@@ -125,6 +125,8 @@ def _layers(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles
         if key in _NOT_SETTINGS:
             continue
         name, variable = key[2:], env_name(key)
+        if given == "":
+            raise InvalidValue(key, given, "empty; leave the option out to use the default")
         if given not in (None, False, []):
             raw[name], sources[name] = given, key
         elif variable in environ:

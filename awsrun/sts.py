@@ -185,7 +185,7 @@ def _sts_loader(session: Any) -> Any:
     the ~400 folders of its data (twice, once per file type): a fifth of a cold run. awsrun
     only ever loads STS. The loader still searches the same paths, AWS_DATA_PATH included.
     """
-    from botocore.exceptions import ProfileNotFound
+    from botocore.exceptions import BotoCoreError
     from botocore.loaders import Loader
 
     class StsLoader(Loader):
@@ -194,7 +194,7 @@ def _sts_loader(session: Any) -> Any:
 
     try:
         data_path = session.get_config_variable("data_path")
-    except ProfileNotFound:  # said in one line where the credentials are loaded
+    except BotoCoreError:  # a missing profile, an unreadable config: said where credentials load
         data_path = None
     return StsLoader(extra_search_paths=data_path.split(os.pathsep) if data_path else None)
 

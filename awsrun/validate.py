@@ -116,7 +116,8 @@ def session_name(value: str) -> str:
 
 
 def duration(value: str) -> int:
-    seconds = int(value) if re.fullmatch(r"[0-9]{1,6}", value) else -1
+    digits = value.lstrip("0")
+    seconds = int(digits or "0") if re.fullmatch(r"[0-9]+", value, re.ASCII) and len(digits) <= 6 else -1
     if not 900 <= seconds <= 43200:
         raise InvalidValue("duration", value, "expected whole seconds from 900 to 43200")
     return seconds
@@ -186,12 +187,18 @@ def policy(value: str, read_text: Callable[[str], str]) -> str:
     if not value.lstrip().startswith("{"):
         try:
             text = read_text(value)
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
             raise InvalidValue("policy", value, f"not inline JSON and not a readable file ({exc.__class__.__name__})") from None
+
+    def not_json(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=not_json)
     except ValueError as exc:
         raise InvalidValue("policy", value, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidValue("policy", value, "nested too deeply to be a policy") from None
     if not isinstance(document, dict):
         raise InvalidValue("policy", value, "expected a JSON object")
     compact = json.dumps(document, separators=(",", ":"))

@@ -6,27 +6,34 @@
 
 The last reply repeats once the script is used up, so a one-reply script answers every
 attempt the same way. Every request is recorded (path, headers, form body) before it is
-answered, so tests can count attempts and inspect what botocore sent.
+answered, so tests can count attempts and inspect what botocore sent. An ``Issuing``
+entry (assume_role_issuing) is built when its request arrives, for sessions that must
+expire seconds after they are issued and differ from one answer to the next.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Union
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 __all__ = [
     "FakeSts",
+    "Issuing",
     "Reply",
     "Request",
+    "assume_role_issuing",
     "assume_role_ok",
     "closed_port_url",
     "error",
+    "get_session_token_ok",
     "hang",
     "raw",
     "slow",
@@ -34,6 +41,9 @@ __all__ = [
     "ISSUED_KEY_ID",
     "ISSUED_SECRET",
     "ISSUED_TOKEN",
+    "MFA_SESSION_KEY_ID",
+    "MFA_SESSION_SECRET",
+    "MFA_SESSION_TOKEN",
 ]
 
 _NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -42,6 +52,10 @@ _NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 ISSUED_KEY_ID = "ASIAFAKESTSISSUED001"
 ISSUED_SECRET = "fakeStsIssuedSecretKeyDoNotUse0000000000"
 ISSUED_TOKEN = "FwoFAKEfakeSTSsessionTOKEN" + "x" * 40
+# What GetSessionToken issues: the MFA session awsrun --refresh assumes from.
+MFA_SESSION_KEY_ID = "ASIAFAKEMFASESSION01"
+MFA_SESSION_SECRET = "fakeMfaSessionSecretKeyDoNotUse000000000"
+MFA_SESSION_TOKEN = "FwoFAKEfakeMFAsessionTOKEN" + "m" * 40
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,55 @@ def hang() -> Reply:
     return Reply(hang=True)
 
 
+class Issuing:
+    """A reply made when its request arrives, not when the script is written: each answer
+    issues new key ids and an Expiration counted from that moment (for renewal tests)."""
+
+    def __init__(self, make: Callable[[int], Reply]) -> None:
+        self._make = make
+        self._numbers = itertools.count(1)
+
+    def reply(self) -> Reply:
+        return self._make(next(self._numbers))
+
+
+def _expiry(expires_in: timedelta) -> str:
+    # Rounded up to a whole second, as STS writes it: the session lives at least expires_in.
+    moment = datetime.now(timezone.utc) + expires_in
+    return datetime.fromtimestamp(math.ceil(moment.timestamp()), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def assume_role_issuing(expires_in: timedelta) -> Issuing:
+    """AssumeRole answers whose Nth issues ASIAFAKESTSRENEWnnnn (and its own secret and
+    token), expiring ``expires_in`` (rounded up to a whole second) after it is sent."""
+
+    def make(number: int) -> Reply:
+        credentials = (
+            f"<Credentials><AccessKeyId>ASIAFAKESTSRENEW{number:04d}</AccessKeyId>"
+            f"<SecretAccessKey>fakeRenewedSecret{number:04d}DoNotUse0000000000</SecretAccessKey>"
+            f"<SessionToken>FwoFAKErenewedTOKEN{number:04d}{'r' * 40}</SessionToken>"
+            f"<Expiration>{_expiry(expires_in)}</Expiration></Credentials>"
+        )
+        return Reply(body=_assume_role_response(credentials + _ASSUMED_USER))
+
+    return Issuing(make)
+
+
+def get_session_token_ok(expires_in: timedelta = timedelta(hours=12)) -> Reply:
+    """A valid GetSessionToken answer issuing MFA_SESSION_KEY_ID / _SECRET / _TOKEN."""
+    credentials = (
+        f"<Credentials><AccessKeyId>{MFA_SESSION_KEY_ID}</AccessKeyId>"
+        f"<SecretAccessKey>{MFA_SESSION_SECRET}</SecretAccessKey>"
+        f"<SessionToken>{MFA_SESSION_TOKEN}</SessionToken><Expiration>{_expiry(expires_in)}</Expiration></Credentials>"
+    )
+    body = (
+        f'<GetSessionTokenResponse xmlns="{_NS}"><GetSessionTokenResult>{credentials}</GetSessionTokenResult>'
+        "<ResponseMetadata><RequestId>22222222-2222-2222-2222-222222222222</RequestId></ResponseMetadata>"
+        "</GetSessionTokenResponse>"
+    )
+    return Reply(body=body)
+
+
 def closed_port_url() -> str:
     """The URL of a port on 127.0.0.1 that nothing listens on (connection refused)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -136,7 +199,7 @@ def closed_port_url() -> str:
 class FakeSts:
     """The server; a context manager that starts it in a thread and stops it cleanly."""
 
-    def __init__(self, script: Sequence[Reply]) -> None:
+    def __init__(self, script: Sequence[Union[Reply, "Issuing"]]) -> None:
         if not script:
             raise ValueError("the script needs at least one reply")
         self._script = list(script)
@@ -177,7 +240,8 @@ class FakeSts:
         with self._lock:
             index = len(self.requests)
             self.requests.append(request)
-        return self._script[min(index, len(self._script) - 1)]
+            chosen = self._script[min(index, len(self._script) - 1)]
+            return chosen.reply() if isinstance(chosen, Issuing) else chosen
 
     def _handler_class(self) -> type:
         fake = self
