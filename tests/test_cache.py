@@ -33,7 +33,7 @@ ACCOUNT = "123456789012"
 ASSUMED_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/Deploy/session"
 OTHER_SOURCE_KEY_ID = "AKIAI44QH8DHBEXAMPLE"
 SECOND_KEY_ID = "ASIAFAKESTSISSUED002"
-PLANTED_KEY_ID = "ASIAPLANTEDNOTFROMSTS"  # in entries a test writes itself: never from STS
+PLANTED_KEY_ID = "ASIAPLANTEDEXAMPLE01"  # in entries a test writes itself: never from STS
 SERIAL = f"arn:aws:iam::{ACCOUNT}:mfa/alice"
 OTHER_SERIAL = f"arn:aws:iam::{ACCOUNT}:mfa/bob"
 SECRETS = (SOURCE_SECRET, ISSUED_SECRET, ISSUED_TOKEN)
@@ -706,7 +706,7 @@ def test_cached_fetches_on_a_miss_and_reuses_on_a_hit(tmp_path: Path) -> None:
         return fetch_one
 
     first = cached(cache, KEY, 900, False, fetch(ISSUED_KEY_ID, far))
-    assert cached(cache, KEY, 900, False, fetch("ASIAUNUSEDUNUSED0001", far)) == first
+    assert cached(cache, KEY, 900, False, fetch("ASIAUNUSEDEXAMPLE001", far)) == first
     assert [entry.credentials.access_key_id for entry in fetched] == [ISSUED_KEY_ID]
     fresh = cached(cache, KEY, 900, True, fetch(SECOND_KEY_ID, far))
     assert fresh.credentials.access_key_id == SECOND_KEY_ID

@@ -14,7 +14,7 @@ from awsrun import environment
 from awsrun.credentials import Credentials
 
 CREDENTIALS = Credentials(
-    access_key_id="ASIATEMPORARYKEY0001",
+    access_key_id="ASIATEMPKEYEXAMPLE01",
     secret_access_key="temporary-secret",
     session_token="temporary-token",
     expiration=datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
@@ -23,14 +23,14 @@ CREDENTIALS = Credentials(
 REGION = "eu-west-1"
 
 SET = {
-    "AWS_ACCESS_KEY_ID": "ASIATEMPORARYKEY0001",
+    "AWS_ACCESS_KEY_ID": "ASIATEMPKEYEXAMPLE01",
     "AWS_SECRET_ACCESS_KEY": "temporary-secret",
     "AWS_SESSION_TOKEN": "temporary-token",
     "AWS_CREDENTIAL_EXPIRATION": "2030-01-02T03:04:05Z",
     "AWS_REGION": REGION,
     "AWS_DEFAULT_REGION": REGION,
     "AWSRUN_ASSUMED_ROLE_ARN": "arn:aws:sts::123456789012:assumed-role/Deploy/alice",
-    "AWSRUN_ASSUMED_KEY_ID": "ASIATEMPORARYKEY0001",
+    "AWSRUN_ASSUMED_KEY_ID": "ASIATEMPKEYEXAMPLE01",
 }
 BLOCKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
 
