@@ -23,7 +23,7 @@ from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_
 
 ACCOUNT = "123456789012"
 # Keys of other sources; each id ends differently so `-v`'s masked id (last four) tells them apart.
-PROFILE_KEY_ID = "AKIAPROFILEEXAMPLPRF"
+PROFILE_KEY_ID = "AKIAPROFEXAMPLE0LPRF"
 PROFILE_SECRET = "profileSECRETprofileSECRETprofileSECRET0"
 DOTENV_KEY_ID = "AKIADOTENVEXAMPLEDOT"
 DOTENV_SECRET = "dotenvSECRETdotenvSECRETdotenvSECRET0000"
@@ -142,7 +142,7 @@ REMOVED_CASES = {
     "AWS_DEFAULT_PROFILE": "src",
     "AWS_SESSION_TOKEN": "removed-source-session-token",
     "AWS_SECURITY_TOKEN": "removed-security-token",
-    "AWS_ACCESS_KEY": "AKIAREMOVEDSHORTNAME",
+    "AWS_ACCESS_KEY": "AKIAREMOVEXAMPLENAME",
     "AWS_SECRET_KEY": "removed-secret-key",
     "AWS_CREDENTIAL_EXPIRATION": "2099-01-01T00:00:00Z",  # botocore reads it: keep it in the future
     "AWS_SESSION_EXPIRATION": "2001-01-02T00:00:00Z",

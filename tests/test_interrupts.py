@@ -216,14 +216,14 @@ def test_the_lock_the_interrupt_tests_hold_is_the_one_awsrun_takes(
             wait_until(lambda: waiting_for_flock(run.pid), "the cache lock")
         time.sleep(0.3)
         assert run.poll() is None and sts.requests == []  # blocked, not calling STS
-        holders = Credentials("ASIAPLANTEDBYHOLDER1", "plantedSecret", "plantedToken",
+        holders = Credentials("ASIAPLANTEXAMPLEDER1", "plantedSecret", "plantedToken",
                               datetime.now(timezone.utc) + timedelta(hours=1), ROLE_ARN)
         Cache(str(folder), lambda message: None).put(entry.stem, Entry(holders, "us-east-1"))
     finally:
         os.close(lock)
     stdout, stderr = run.communicate(timeout=WAIT)
     assert run.returncode == 0, stderr
-    assert json.loads(stdout)["AccessKeyId"] == "ASIAPLANTEDBYHOLDER1"  # read after the wait
+    assert json.loads(stdout)["AccessKeyId"] == "ASIAPLANTEXAMPLEDER1"  # read after the wait
     assert sts.requests == []
     assert stderr.startswith("awsrun: reusing cached session of ")
 

@@ -33,7 +33,7 @@ ACCOUNT = "123456789012"
 ROLE_A = f"arn:aws:iam::{ACCOUNT}:role/Alpha"
 ROLE_B = f"arn:aws:iam::{ACCOUNT}:role/Bravo"
 DOTENV_KEY_ID = "AKIADOTENVEXAMPLEDOT"
-OTHER_KEY_ID = "AKIAOTHERUSERKEY0THR"
+OTHER_KEY_ID = "AKIAOTHEREXAMPLE0THR"
 EXPORTED = [
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION",
     "AWS_REGION", "AWS_DEFAULT_REGION", "AWSRUN_ASSUMED_ROLE_ARN", "AWSRUN_ASSUMED_KEY_ID",
@@ -46,7 +46,7 @@ ISO_8601_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 # Other credential sources the shell holds: an export must remove every one (as exec mode does).
 OTHER_CREDENTIALS = {
     "AWS_SECURITY_TOKEN": "old-security-token",
-    "AWS_ACCESS_KEY": "AKIAOLDSHORTNAME0001",
+    "AWS_ACCESS_KEY": "AKIAOLDEXAMPLEME0001",
     "AWS_SECRET_KEY": "old-short-secret",
     "AWS_SESSION_EXPIRATION": "2020-01-01T00:00:00Z",
     "AWS_PROFILE": "work",

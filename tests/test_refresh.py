@@ -239,9 +239,9 @@ def test_the_aws_cli_as_the_child_is_the_role_through_the_endpoint(source_env: D
          f"[profile base]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n", ""),
         ("[default]\nrole_arn = arn:aws:iam::123456789012:role/Other\n"
          "web_identity_token_file = /nonexistent/token\nregion = eu-west-2\n", ""),
-        (f"[default]\naws_access_key_id = AKIADEFAULTCONFIG000\naws_secret_access_key = {SOURCE_SECRET}\n"
+        (f"[default]\naws_access_key_id = AKIADEFAULTEXAMPLE00\naws_secret_access_key = {SOURCE_SECRET}\n"
          "region = eu-west-2\n",
-         f"[default]\naws_access_key_id = AKIADEFAULTCREDFILE0\naws_secret_access_key = {SOURCE_SECRET}\n"),
+         f"[default]\naws_access_key_id = AKIADEFCREDEXAMPLEF0\naws_secret_access_key = {SOURCE_SECRET}\n"),
     ],
     ids=["credential_process", "role_arn+source_profile", "web_identity", "static-keys"],
 )
