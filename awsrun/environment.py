@@ -84,6 +84,15 @@ def merge_dotenv(environ: Mapping[str, str], dotenv: Mapping[str, str]) -> Dict[
     return merged
 
 
+def _scrubbed(base: Mapping[str, str], region: str, assumed_role_arn: str, block_fallbacks: bool) -> Dict[str, str]:
+    """``base`` without any credential source, with the region and the role named."""
+    env = {name: value for name, value in base.items() if not is_removed(name)}
+    if block_fallbacks:
+        env.update(FALLBACK_BLOCKS)
+    env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, ASSUMED_ROLE_VARIABLE: assumed_role_arn})
+    return env
+
+
 def child_environment(
     base: Mapping[str, str],
     credentials: Credentials,
@@ -91,23 +100,17 @@ def child_environment(
     block_fallbacks: bool = True,
 ) -> Dict[str, str]:
     """``base`` with every other credential source removed and the role's credentials set."""
-    env = {name: value for name, value in base.items() if not is_removed(name)}
-    if block_fallbacks:
-        env.update(FALLBACK_BLOCKS)
+    env = _scrubbed(base, region, credentials.assumed_role_arn, block_fallbacks)
     env.update(
         {
             "AWS_ACCESS_KEY_ID": credentials.access_key_id,
             "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key,
             "AWS_SESSION_TOKEN": credentials.session_token,
             "AWS_CREDENTIAL_EXPIRATION": iso8601(credentials.expiration),
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            ASSUMED_ROLE_VARIABLE: credentials.assumed_role_arn,
             ASSUMED_KEY_VARIABLE: credentials.access_key_id,
         }
     )
     return env
-
 
 
 def holds_issued_credentials(environ: Mapping[str, str]) -> bool:
@@ -124,16 +127,12 @@ def refresh_environment(
     The config and credentials files are replaced too: SDKs read them before container
     credentials, so a [default] with credential_process or role_arn would win otherwise.
     """
-    env = {name: value for name, value in base.items() if not is_removed(name)}
-    env.update(FALLBACK_BLOCKS)
+    env = _scrubbed(base, region, assumed_role_arn, block_fallbacks=True)
     env.update(
         {
             "AWS_CONFIG_FILE": config_file,
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": url,
             "AWS_CONTAINER_AUTHORIZATION_TOKEN": token,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            ASSUMED_ROLE_VARIABLE: assumed_role_arn,
         }
     )
     return env

@@ -63,59 +63,18 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     from awsrun.cachekey import cache_key
     from awsrun.credentials import iso8601
 
-    timeouts = (config.connect_timeout, config.read_timeout)
-    prepared: List[Any] = []
-    mfa_sessions: List[Any] = []
-
-    def prepare() -> Any:
-        """Load the source and plan the hops once per run; every renewal re-walks them."""
-        if not prepared:
-            from awsrun import chain
-
-            prepared.append(chain.prepare(config, dotenv_credentials, issued, region, region_source,
-                                          console.say if config.verbose else None))
-        return prepared[0]
-
+    session = _RoleSession(config, dotenv_credentials, issued, region, region_source, console)
     if config.dry_run:
-        plan = prepare()
+        plan = session.plan()
         _print_plan(console.out, plan.hops, plan.region, child_base, command or ["<no command: output mode>"],
                     not config.allow_fallbacks)
         return ExitStatus.OK
 
-    def mfa_start() -> Any:
-        """With --refresh, the MFA session every renewal assumes from: one code per run."""
-        plan = prepare()
-        serial = plan.hops[0].request.mfa_serial
-        if not (config.refresh and serial):
-            return None
-        if not mfa_sessions:
-            from awsrun.chain import mfa_session
-
-            mfa_sessions.append(mfa_session(plan.source, serial, plan.region, timeouts,
-                                            config.mfa_code, mfa_prompt, console.warn))
-        return mfa_sessions[0]
-
-    def assume() -> Any:
-        from awsrun.chain import assume_all, without_mfa
-
-        plan = prepare()
-        start = mfa_start()
-        hops = without_mfa(plan.hops) if start else plan.hops
-        return assume_all(plan.source, hops, plan.region, timeouts, config.mfa_code, mfa_prompt, console.warn,
-                          start=start)
-
-    fetched = []
-
-    def fetch() -> Any:
-        credentials = assume()
-        fetched.append(True)
-        return Entry(credentials, prepare().region)
-
     store = open_cache(environ, console.warn) if config.use_cache else None
     key = cache_key(config, environ, dotenv_credentials, region) if store else ""
-    entry = cached(store, key, config.min_ttl, config.fresh, fetch)
+    entry = cached(store, key, config.min_ttl, config.fresh, lambda: Entry(session.assume(), session.plan().region))
     credentials = entry.credentials
-    origin = "assumed" if fetched else "reusing cached session of"
+    origin = "assumed" if session.assumed else "reusing cached session of"
     console.say(f"{origin} {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
     if config.mode != "exec":
         from awsrun import output
@@ -129,14 +88,65 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         console.out.write(output.credential_process(credentials))
         return ExitStatus.OK
     if config.refresh:
-        mfa_start()  # ask now, at the terminal, not later from the renewal thread
-        return _refresh(console, command, child_base, entry, assume, prepare(), config.profile)
+        session.mfa_start()  # ask now, at the terminal, not later from the renewal thread
+        return _refresh(console, command, child_base, entry, session.assume, session.plan(), config.profile)
     child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks)
     if not args["COMMAND"]:
         console.say(f"starting {command[0]} with the role's credentials; exit it to drop them")
     exec_command(command, child_env)
     return ExitStatus.OK  # only reached when exec_command is replaced (tests)
 
+
+
+class _RoleSession:
+    """The source and the planned hops, loaded once per run; ``assume`` walks the hops.
+
+    With --refresh every renewal calls ``assume`` again: the chain is re-walked from the
+    source kept in memory, and an MFA-protected first hop is assumed from one MFA session
+    (GetSessionToken) so that the code is asked once per run.
+    """
+
+    def __init__(self, config: Settings, dotenv_credentials: Mapping[str, str], issued: Optional[str],
+                 region: Optional[str], region_source: Optional[str], console: Any) -> None:
+        self.config, self.console = config, console
+        self._prepare_args = (dotenv_credentials, issued, region, region_source)
+        self._plan: Any = None
+        self._mfa_session: Any = None
+        self.assumed = 0
+
+    def plan(self) -> Any:
+        if self._plan is None:
+            from awsrun import chain
+
+            say = self.console.say if self.config.verbose else None
+            self._plan = chain.prepare(self.config, *self._prepare_args, say)
+        return self._plan
+
+    def mfa_start(self) -> Any:
+        """With --refresh and MFA on the first hop, the session renewals assume from."""
+        plan, config = self.plan(), self.config
+        serial = plan.hops[0].request.mfa_serial
+        if config.refresh and serial and self._mfa_session is None:
+            from awsrun.chain import mfa_session
+
+            self._mfa_session = mfa_session(plan.source, serial, plan.region, _timeouts(config),
+                                            config.mfa_code, mfa_prompt, self.console.warn)
+        return self._mfa_session
+
+    def assume(self) -> Any:
+        from awsrun.chain import assume_all, without_mfa
+
+        plan, config = self.plan(), self.config
+        start = self.mfa_start()
+        hops = without_mfa(plan.hops) if start else plan.hops
+        credentials = assume_all(plan.source, hops, plan.region, _timeouts(config), config.mfa_code,
+                                 mfa_prompt, self.console.warn, start=start)
+        self.assumed += 1
+        return credentials
+
+
+def _timeouts(config: Settings) -> tuple:
+    return (config.connect_timeout, config.read_timeout)
 
 
 def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], entry: Any,
