@@ -150,8 +150,12 @@ def run() -> NoReturn:
     Tearing down the interpreter's modules takes longer than most of awsrun's own work,
     and nothing is left to clean up: output is flushed, files are closed.
     """
+    import gc
     import signal
 
+    # A short life that ends in exec or _exit leaves no cycles worth collecting, and the
+    # collector would otherwise run again and again while botocore's modules load.
+    gc.disable()
     # SIGTERM before the exec unwinds like Ctrl-C: temporary files go, the cache stays whole.
     # The exec resets the handler, so the command gets its signals untouched.
     signal.signal(signal.SIGTERM, _terminate)
