@@ -154,12 +154,7 @@ def run_child(command: Sequence[str], environ: Mapping[str, str], stopper: Stopp
     try:
         if not files:
             _pump(child, out, err)
-        while True:
-            try:
-                status = child.wait()
-                break
-            except KeyboardInterrupt:  # only if a handler was replaced behind our back
-                continue
+        status = child.wait()  # a worker thread: signals are the main thread's (Stopper)
     finally:
         stopper.done(child)
     tail = tuple(line.decode("utf-8", "replace") for line in (err.tail if err and err.tail is not None else ()))

@@ -429,3 +429,60 @@ def test_sigterm_stops_every_run_and_prints_the_summary_so_far(source_env: Dict[
     assert [row[0] for row in rows] == [f"W{n}@{n:012d}" for n in range(1, 6)]
     assert [row[2] for row in rows] == ["signal SIGTERM"] * 2 + ["not started"] * 3
     assert sorted(p.name for p in started.iterdir()) == ["W1", "W2"]
+
+
+# Records each signal it gets in argv[1]/ROLE, says it is ready in argv[2]/ROLE, waits for a
+# duplicate after the first, then exits 0.
+TRAP = """
+import os, signal, sys, time
+role = os.environ["AWSRUN_ASSUMED_ROLE_ARN"].split("/")[1]
+got = []
+
+def on(signum, frame):
+    with open(os.path.join(sys.argv[1], role), "a") as stream:
+        stream.write(signal.Signals(signum).name + "\\n")
+    got.append(signum)
+
+for name in ("SIGTERM", "SIGINT"):
+    signal.signal(getattr(signal, name), on)
+open(os.path.join(sys.argv[2], role), "w").close()
+deadline = time.monotonic() + 15
+while not got and time.monotonic() < deadline:
+    time.sleep(0.02)
+time.sleep(0.4)
+"""
+
+
+@pytest.mark.parametrize("key, name, status", [("\x03", "SIGINT", 130), (None, "SIGTERM", 143)], ids=["ctrl-c", "kill-term"])
+def test_on_a_terminal_each_run_gets_the_signal_exactly_once(
+    key: str, name: str, status: int, source_env: Dict[str, str], tmp_path: Path,
+) -> None:
+    import io
+
+    import pexpect
+
+    record, ready = tmp_path / "signals", tmp_path / "ready"
+    record.mkdir()
+    ready.mkdir()
+    roles = [DEPLOY, READONLY, AUDIT]
+    awsrun = pexpect.spawn(
+        sys.executable, ["-m", "awsrun", "--no-cache", "--parallel", "2", *each(*roles), "--", *py(TRAP), str(record), str(ready)],
+        env={**os.environ, **source_env}, encoding="utf-8", timeout=30,
+    )
+    awsrun.logfile_read = io.StringIO()
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(ready.iterdir())) < 2:
+            assert time.monotonic() < deadline, awsrun.logfile_read.getvalue()
+            time.sleep(0.05)
+        if key:
+            awsrun.send(key)
+        else:
+            os.kill(awsrun.pid, signal.SIGTERM)
+        awsrun.expect(pexpect.EOF)
+    finally:
+        awsrun.close(force=True)
+    output = awsrun.logfile_read.getvalue()
+    assert awsrun.exitstatus == status, output
+    assert {p.name: p.read_text().split() for p in record.iterdir()} == {"Deploy": [name], "ReadOnly": [name]}
+    assert re.search(r"Audit@333333333333 +-  not started", output), output
