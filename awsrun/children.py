@@ -31,11 +31,11 @@ class Sink:
     def __init__(self, stream: IO[str], lock: threading.Lock) -> None:
         self._stream, self._lock = stream, lock
         self._binary = getattr(stream, "buffer", None)
-        self._broken = False
+        self.broken = False
 
     def write(self, data: bytes) -> None:
         with self._lock:
-            if self._broken:
+            if self.broken:
                 return
             try:
                 if self._binary is not None:
@@ -45,8 +45,8 @@ class Sink:
                 else:  # a text stream without bytes underneath (tests that call main() in-process)
                     self._stream.write(data.decode("utf-8", "replace"))
                     self._stream.flush()
-            except (BrokenPipeError, ValueError):  # the reader went away: the runs still finish
-                self._broken = True
+            except (OSError, ValueError):  # the reader went away (| head): see _pump
+                self.broken = True
 
 
 class Lines:
@@ -66,6 +66,10 @@ class Lines:
             rest = rest[LONGEST_LINE:]
         self._pending = rest
         self._emit(lines)
+
+    @property
+    def broken(self) -> bool:
+        return self._sink.broken
 
     def finish(self) -> None:
         """At end of file: a last line without a newline is written with one, so the next run's line starts clean."""
@@ -171,7 +175,10 @@ def _pump(child: subprocess.Popen, out: Optional[Lines], err: Optional[Lines]) -
                 data = os.read(key.fd, _READ_SIZE)
                 if data:
                     key.data.feed(data)
-                    continue
+                    if not key.data.broken:
+                        continue
+                # At the end, or nobody reads awsrun's stream any more: closing the pipe lets
+                # the child's next write fail (SIGPIPE), as it would without awsrun between.
                 selector.unregister(key.fileobj)
                 key.fileobj.close()
                 key.data.finish()

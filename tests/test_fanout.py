@@ -486,3 +486,19 @@ def test_on_a_terminal_each_run_gets_the_signal_exactly_once(
     assert awsrun.exitstatus == status, output
     assert {p.name: p.read_text().split() for p in record.iterdir()} == {"Deploy": [name], "ReadOnly": [name]}
     assert re.search(r"Audit@333333333333 +-  not started", output), output
+
+
+def test_when_nobody_reads_the_output_any_more_the_runs_end_as_they_would_in_a_pipe(source_env: Dict[str, str]) -> None:
+    awsrun = subprocess.Popen([sys.executable, "-m", "awsrun", "--no-cache", *each(DEPLOY, READONLY), "--", "yes"],
+                              env={**os.environ, **source_env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    try:
+        assert awsrun.stdout.readline().endswith(b"] y\n")
+        awsrun.stdout.close()
+        _, stderr = awsrun.communicate(timeout=30)
+    finally:
+        if awsrun.poll() is None:
+            awsrun.kill()
+            awsrun.wait()
+    assert awsrun.returncode == 123
+    assert [row[2] for row in summary(stderr.decode())] == ["signal SIGPIPE"] * 2
