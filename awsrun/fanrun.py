@@ -147,11 +147,13 @@ class Fanout:
     def _say_failure(self, name: str, reason: str, files: Optional[Tuple[IO[bytes], IO[bytes]]]) -> None:
         line = f"awsrun: {reason}\n".encode("utf-8")
         if self.opts.output_dir:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
             try:
-                with open(self._path(name, "err"), "ab") as stream:
-                    stream.write(line)
+                fd = os.open(self._path(name, "err"), flags, 0o666)
             except OSError:
-                pass
+                return  # the summary still says why
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(line)
         else:
             self.err.write((f"[{name}] " if self.opts.prefix else "").encode("utf-8") + line)
 

@@ -502,3 +502,18 @@ def test_when_nobody_reads_the_output_any_more_the_runs_end_as_they_would_in_a_p
             awsrun.wait()
     assert awsrun.returncode == 123
     assert [row[2] for row in summary(stderr.decode())] == ["signal SIGPIPE"] * 2
+
+
+def test_output_dir_gets_awsruns_reason_but_never_through_a_symlink(source_env: Dict[str, str], tmp_path: Path) -> None:
+    out, victim = tmp_path / "logs", tmp_path / "victim"
+    out.mkdir()
+    victim.write_text("precious")
+    (out / "Audit@333333333333.err").symlink_to(victim)
+    denied = error("AccessDenied", 403, "no")
+    with RoutingSts({READONLY: denied, AUDIT: denied}, assume_role_ok()) as sts:
+        env = {**source_env, "AWS_ENDPOINT_URL_STS": sts.url}
+        result = run_awsrun(["--no-cache", "--output-dir", str(out), *each(*ROLES), "--", "true"], env=env)
+    assert result.returncode == 125
+    assert victim.read_text() == "precious"
+    assert (out / "ReadOnly@210987654321.err").read_text().startswith("awsrun: STS denied AssumeRole on " + READONLY)
+    assert [row[2][:13] for row in summary(result.stderr)] == ["ok", "awsrun failed", "awsrun failed"]
