@@ -58,6 +58,11 @@ def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
         raise UsageError(f"--each-role runs a command once per role and does not go with --{other} (yet)")
     if not has_command:
         raise UsageError("--each-role needs a COMMAND to run once per role")
+    for name in ("report", "output-dir"):
+        # A .env comes with the working folder, which may be anyone's: it must not pick the
+        # files awsrun writes (AWSRUN_REPORT=~/.bashrc).
+        if " in " in config.sources.get(name, ""):
+            raise ConfigError(f"{config.sources[name]}: a .env file may not choose where awsrun writes; pass --{name}")
     values: List[str] = []
     for value in raw["each-role"]:
         values.extend(_read_roles(value[1:]) if value.startswith("@") else [value])

@@ -517,3 +517,29 @@ def test_output_dir_gets_awsruns_reason_but_never_through_a_symlink(source_env: 
     assert victim.read_text() == "precious"
     assert (out / "ReadOnly@210987654321.err").read_text().startswith("awsrun: STS denied AssumeRole on " + READONLY)
     assert [row[2][:13] for row in summary(result.stderr)] == ["ok", "awsrun failed", "awsrun failed"]
+
+
+@pytest.mark.parametrize("variable", ["AWSRUN_REPORT", "AWSRUN_OUTPUT_DIR"])
+def test_a_dotenv_may_not_choose_where_awsrun_writes(variable: str, source_env: Dict[str, str], isolated: Path,
+                                                     tmp_path: Path) -> None:
+    target = tmp_path / "home" / ".bashrc"
+    target.write_text("precious")
+    (isolated / ".env").write_text(f"{variable}={target}\n")
+    result = run_awsrun(["--no-cache", *each(DEPLOY, READONLY), "--", "true"], env=source_env)
+    assert result.returncode == 125
+    assert f"{variable} in " in result.stderr and "may not choose where awsrun writes" in result.stderr
+    assert target.read_text() == "precious" and summary(result.stderr) == []
+
+
+def test_no_secret_reaches_the_terminal_or_the_report(source_env: Dict[str, str], tmp_path: Path) -> None:
+    from tests.conftest import SOURCE_SECRET
+    from tests.fake_sts import ISSUED_SECRET, ISSUED_TOKEN
+
+    report = tmp_path / "r.json"
+    with RoutingSts({READONLY: error("AccessDenied", 403, "no")}, assume_role_ok()) as sts:
+        env = {**source_env, "AWS_ENDPOINT_URL_STS": sts.url}
+        result = run_awsrun(["-v", "--no-cache", "--report", str(report), *each(*ROLES), "--", "false"], env=env)
+    everything = result.stdout + result.stderr + report.read_text()
+    assert result.returncode == 125 and "STS denied" in everything
+    for secret in (SOURCE_SECRET, ISSUED_SECRET, ISSUED_TOKEN):
+        assert secret not in everything
