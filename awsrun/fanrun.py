@@ -13,12 +13,14 @@ import time
 from typing import IO, Any, List, Optional, Sequence, Tuple
 
 from awsrun import children, report
-from awsrun.errors import AwsrunError, ExitStatus
+from awsrun.errors import AwsrunError, ConfigError, ExitStatus
 
 __all__ = ["Fanout"]
 
 
 class Fanout:
+    """One --each-role run: the planned roles, the shared STS clients, the streams, the stopper."""
+
     def __init__(self, opts: Any, shared: Any, console: Any, prepared: Any, plans: Sequence[Sequence[Any]],
                  names: Sequence[str], per_role: Sequence[Any]) -> None:
         self.opts, self.shared, self.console, self.prepared = opts, shared, console, prepared
@@ -39,18 +41,16 @@ class Fanout:
         from awsrun.refresh import FORWARDED_SIGNALS, in_terminal_foreground
 
         config, shared = self.config, self.shared
+        if self.opts.output_dir:
+            try:
+                os.makedirs(self.opts.output_dir, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create --output-dir {self.opts.output_dir}: {exc.strerror}") from None
         self.store = open_cache(shared.environ, self.console.warn) if config.use_cache else None
         self.keys = [cache_key(settings, shared.environ, shared.dotenv_credentials, shared.region) if self.store else ""
                      for settings in self.per_role]
         if any(not self._cached(key) for key in self.keys):
             self._begin()
-        if self.opts.output_dir:
-            try:
-                os.makedirs(self.opts.output_dir, exist_ok=True)
-            except OSError as exc:
-                from awsrun.errors import ConfigError
-
-                raise ConfigError(f"cannot create --output-dir {self.opts.output_dir}: {exc.strerror}") from None
         self.stopper = children.Stopper(in_terminal_foreground)
         previous = self.stopper.install(FORWARDED_SIGNALS)
         try:
@@ -130,8 +130,6 @@ class Fanout:
 
     def _files(self, name: str) -> Tuple[IO[bytes], IO[bytes]]:
         """LABEL.out and LABEL.err, replaced if present; never written through a symlink."""
-        from awsrun.errors import ConfigError
-
         opened = []
         for kind in ("out", "err"):
             path = self._path(name, kind)
