@@ -124,18 +124,23 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     if shared.region:
         for settings in per_role:
             shared.check_partitions(settings, shared.region)
+    names = labels(opts.roles)
     say = console.say if config.verbose else None
+    # prepare() says the region and the source; the hops ("role 1 of 2: ...") are said below, per role.
+    say_first = (lambda line: None if line.startswith("role") else console.say(line)) if say else None
     prepared = chain.prepare(per_role[0], shared.dotenv_credentials, shared.issued, shared.region,
-                             shared.region_source, say)
+                             shared.region_source, say_first)
     partition = validate.region_partition(prepared.region)
     plans = []
     for settings in per_role:
         shared.check_partitions(settings, prepared.region)
-        plans.append(chain.plan(settings, prepared.profile_chain, partition))
-    names = labels(opts.roles)
+        hops = chain.plan(settings, prepared.profile_chain, partition)
+        hops[-1] = hops[-1]._replace(origins={**hops[-1].origins, "role": config.sources["each-role"]})
+        plans.append(hops)
     if say:
-        for name, hops in zip(names[1:], plans[1:]):
-            say(f"{name}: {hops[-1].explain()}")
+        for index, (name, hops) in enumerate(zip(names, plans)):
+            for hop in hops if index == 0 else hops[-1:]:  # the hops before the last are every role's
+                say(f"{name}: {hop.explain()}")
     if config.dry_run:
         for name, hops in zip(names, plans):
             text = io.StringIO()

@@ -543,3 +543,14 @@ def test_no_secret_reaches_the_terminal_or_the_report(source_env: Dict[str, str]
     assert result.returncode == 125 and "STS denied" in everything
     for secret in (SOURCE_SECRET, ISSUED_SECRET, ISSUED_TOKEN):
         assert secret not in everything
+
+
+def test_verbose_explains_each_roles_hops(source_env: Dict[str, str]) -> None:
+    result = run_awsrun(["-v", "--no-cache", "-r", "999999999999:Jump", *each(DEPLOY, READONLY), "--", "true"],
+                        env=source_env)
+    assert result.returncode == 0, result.stderr
+    explained = [line for line in result.stderr.splitlines() if ": role " in line]
+    assert [line.split(": role ")[0] for line in explained] == [
+        "awsrun: Deploy@123456789012", "awsrun: Deploy@123456789012", "awsrun: ReadOnly@210987654321"]
+    assert "Jump (from --role)" in explained[0]
+    assert f"{DEPLOY} (from --each-role)" in explained[1] and f"{READONLY} (from --each-role)" in explained[2]
