@@ -549,7 +549,7 @@ def test_verbose_explains_each_roles_hops(source_env: Dict[str, str]) -> None:
     result = run_awsrun(["-v", "--no-cache", "-r", "999999999999:Jump", *each(DEPLOY, READONLY), "--", "true"],
                         env=source_env)
     assert result.returncode == 0, result.stderr
-    explained = [line for line in result.stderr.splitlines() if ": role " in line]
+    explained = [line for line in result.stderr.splitlines() if re.match(r"awsrun: \S+@\d{12}: role ", line)]
     assert [line.split(": role ")[0] for line in explained] == [
         "awsrun: Deploy@123456789012", "awsrun: Deploy@123456789012", "awsrun: ReadOnly@210987654321"]
     assert "Jump (from --role)" in explained[0]
