@@ -119,17 +119,13 @@ def main(
     environ = os.environ if environ is None else environ
     console = Console(environ, stdout or sys.stdout, stderr or sys.stderr)
     try:
-        args = _parse(argv)
-        console.debug = console.debug or args["--debug"]
-        if args["--help"]:
-            print(__doc__.strip(), file=console.out)
-            return ExitStatus.OK
-        if args["--version"]:
-            print(f"{PROG} {__version__}", file=console.out)
-            return ExitStatus.OK
-        from awsrun.runner import run as run_awsrun
-
-        return run_awsrun(args, environ, console, exec_command or _exec)
+        status = _dispatch(argv, environ, console, exec_command or _exec)
+        console.out.flush()  # a closed pipe shows here, while its error can still be handled
+        return status
+    except BrokenPipeError:
+        # Whoever read awsrun's output stopped reading (``| head -1``): stop quietly, as
+        # cat does when SIGPIPE kills it, with the status a shell would show for that.
+        return ExitStatus.BROKEN_PIPE
     except AwsrunError as exc:
         console.fail(str(exc))
         return exc.exit_status
@@ -142,6 +138,21 @@ def main(
     except Exception as exc:  # a bug or an unforeseen library error: still one line, no secret
         console.fail(f"internal error ({exc.__class__.__name__}); run with --debug for details")
         return ExitStatus.FAILURE
+
+
+def _dispatch(argv: List[str], environ: Mapping[str, str], console: Console,
+              exec_command: Callable[[Sequence[str], Mapping[str, str]], Any]) -> int:
+    args = _parse(argv)
+    console.debug = console.debug or args["--debug"]
+    if args["--help"]:
+        print(__doc__.strip(), file=console.out)
+        return ExitStatus.OK
+    if args["--version"]:
+        print(f"{PROG} {__version__}", file=console.out)
+        return ExitStatus.OK
+    from awsrun.runner import run as run_awsrun
+
+    return run_awsrun(args, environ, console, exec_command)
 
 
 def run() -> NoReturn:
