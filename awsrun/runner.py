@@ -58,6 +58,11 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         _check_partitions(config, region)
     issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
     dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
+    from awsrun import loopguard
+
+    source_name = loopguard.source_profile(config.profile, environ, dotenv_credentials)
+    loopguard.check(source_name, environ)  # before the cache lock a parent awsrun may hold
+    loopguard.mark(source_name, environ)
 
     from awsrun.cache import Entry, cached, open_cache
     from awsrun.cachekey import cache_key
