@@ -23,8 +23,9 @@ Role session:
   -s NAME, --session-name NAME  Role session name, 2-64 of A-Z a-z 0-9 _+=,.@- .
                                 Default: the CI repository and run or job id on
                                 GitHub Actions and GitLab CI, else USER@HOST.
-  -d SECONDS, --duration SECONDS
-                                Session length, 900 to 43200 seconds. Default: 3600.
+  -d DURATION, --duration DURATION
+                                Session length, 15m to 12h: seconds (3600) or with
+                                units h, m, s (15m, 90m, 1h30m). Default: 1h.
   --external-id ID              External id the role's trust policy requires.
   --source-identity ID          Source identity to set on the session.
   --tag KEY=VALUE               Session tag; repeatable, at most 50.
@@ -66,8 +67,8 @@ Cache:
   --cache                       Use the cache even where $CI is set (off there by
                                 default: runners share a user).
   --fresh                       Assume the role again and replace the cached session.
-  --min-ttl SECONDS             Reuse a cached session only while this much of it is
-                                left. Default: 900.
+  --min-ttl DURATION            Reuse a cached session only while this much of it is
+                                left (seconds, or 10m, 1h, ...). Default: 15m.
 
 Output:
   --dry-run                     Resolve and check everything, print what would be

@@ -170,7 +170,7 @@ def resolve(
         mfa_serial=validate.mfa_serial(raw["mfa-serial"]) if raw["mfa-serial"] else None,
         mfa_code=validate.mfa_code(raw["mfa-code"]) if raw["mfa-code"] else None,
         session_name=validate.session_name(raw["session-name"]),
-        duration=validate.duration(raw["duration"]),
+        duration=validate.session_duration(raw["duration"]),
         external_id=validate.external_id(raw["external-id"]) if raw["external-id"] else None,
         region=region,
         source_identity=validate.source_identity(raw["source-identity"]) if raw["source-identity"] else None,
