@@ -212,7 +212,13 @@ def _usage_problem(exc: Any) -> str:
     known = {name for option in parse_options(__doc__) for name in (option.short, option.longer)}
     if (short or long) in known:
         return f"option {long or short} given more than once"
-    return f"unknown option {long or short}"
+    from awsrun.typos import closest
+
+    name = long or short or ""
+    meant = sorted(option for option in known if long and option and option.startswith(long))
+    if len(meant) > 1:  # docopt takes a unique prefix of a long option, and says nothing of others
+        return f"option {long} is ambiguous: " + ", ".join(meant)
+    return f"unknown option {name}" + closest(name, (n for n in known if n), "--" if long else "-")
 
 
 class Console:

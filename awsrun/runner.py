@@ -29,6 +29,11 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
 
     paths, required = settings_module.env_file_paths(args, environ)
     files = read_env_files(paths, required)
+    if any(name.startswith("AWSRUN_") for name in (*environ, *files.values)):
+        from awsrun.typos import unknown_variables
+
+        for warning in unknown_variables(args, environ, files.values, files.origin):
+            console.warn(warning)
     console.debug = settings_module.wants_debug(args, environ, files)
     config = settings_module.resolve(args, environ, files)
     console.debug, console.quiet = config.debug, config.quiet
@@ -125,6 +130,9 @@ class _RoleSession:
 
             say = self.console.say if self.config.verbose else None
             self._plan = chain.prepare(self.config, *self._prepare_args, say)
+            if self.config.mfa_code and not any(hop.request.mfa_serial for hop in self._plan.hops):
+                raise UsageError(f"an MFA code (from {self.config.sources['mfa-code']}) but no MFA device to use "
+                                 f"it with: profile {self.config.profile!r} has no mfa_serial; pass --mfa-serial ARN")
         return self._plan
 
     def mfa_start(self) -> Any:

@@ -198,6 +198,11 @@ def resolve(
         raise UsageError(f"--refresh runs a command and does not go with --{settings.mode}")
     if settings.quiet and settings.verbose:
         raise UsageError("--quiet and --verbose exclude each other")
+    if settings.mfa_code and not settings.mfa_serial and not settings.profile:  # a profile may name one
+        raise UsageError(f"an MFA code (from {sources['mfa-code']}) but no MFA device to use it with: "
+                         "pass --mfa-serial ARN or a --profile with mfa_serial")
+    if sources.get("format") == "--format" and settings.mode not in ("export", "unset"):
+        raise UsageError("--format is the shell of --export and --unset: add one of them, or drop --format")
     return settings
 
 

@@ -84,3 +84,114 @@ def test_bad_duration_is_one_line_naming_the_forms() -> None:
     assert result.returncode == 125
     assert result.stderr.count("\n") == 1
     assert "invalid duration '1.5h'" in result.stderr and "15m" in result.stderr
+
+
+# --- typos ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("--dryrun", "unknown option --dryrun (did you mean --dry-run?)"),
+        ("--verbse", "unknown option --verbse (did you mean --verbose?)"),
+        ("--mfacode=123456", "unknown option --mfacode (did you mean --mfa-code?)"),
+        ("--sesion-name=x", "unknown option --sesion-name (did you mean --session-name?)"),
+        ("--frobnicate", "unknown option --frobnicate (see"),
+        ("--ex", "option --ex is ambiguous: --export, --external-id"),
+    ],
+)
+def test_unknown_option_is_refused_with_the_closest_one(option: str, message: str) -> None:
+    result = run_awsrun([option, "-r", ROLE_ARN, "--", "true"])
+    assert (result.returncode, result.stdout) == (125, "")
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_options_are_read_from_the_docstring_not_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An option another change adds to the usage text is suggested without a second list."""
+    from awsrun import cli
+
+    doc = cli.__doc__.replace("  --no-cache ", "  --each-role FILE               Fan out.\n  --no-cache ")
+    monkeypatch.setattr(cli, "__doc__", doc)
+    problem = cli._usage_problem(Exception("Warning: found unmatched (duplicate?) arguments "
+                                           "[Option(None, '--each-rol', 0, True)]"))
+    assert problem == "unknown option --each-rol (did you mean --each-role?)"
+
+
+@pytest.mark.parametrize(
+    "where, name, warning",
+    [
+        ("env", "AWSRUN_ROLLE", "unknown variable AWSRUN_ROLLE in the environment is ignored (did you mean AWSRUN_ROLE?)"),
+        ("env", "AWSRUN_DRYRUN", "unknown variable AWSRUN_DRYRUN in the environment is ignored (did you mean AWSRUN_DRY_RUN?)"),
+        ("env", "AWSRUN_ZZZ", "unknown variable AWSRUN_ZZZ in the environment is ignored\n"),
+        ("dotenv", "AWSRUN_SESION_NAME", "unknown variable AWSRUN_SESION_NAME in .env is ignored (did you mean AWSRUN_SESSION_NAME?)"),
+    ],
+)
+def test_unknown_awsrun_variable_is_a_warning_naming_the_closest(
+    source_env: Dict[str, str], where: str, name: str, warning: str
+) -> None:
+    env = dict(source_env)
+    if where == "env":
+        env[name] = "x"
+    else:
+        Path(".env").write_text(f"{name}=x\n")
+    result = run_awsrun(["-q", "-r", ROLE_ARN, "--dry-run", "--", "true"], env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"awsrun: warning: {warning}" in result.stderr + ("\n" if warning.endswith("\n") else "")
+    assert result.stderr.count("\n") == 1
+
+
+def test_every_variable_awsrun_reads_or_sets_is_known(source_env: Dict[str, str]) -> None:
+    import re
+
+    from awsrun import typos
+    from awsrun.cli import __doc__ as usage
+    from docopt import parse_options
+
+    known = set(typos.known_variables(option.longer for option in parse_options(usage)))
+    used = set()
+    for module in Path(typos.__file__).parent.glob("*.py"):
+        used |= set(re.findall(r"AWSRUN_[A-Z_]+[A-Z]", module.read_text()))
+    assert used - known == set()
+    env = {**source_env, **{name: "" for name in known if name not in ("AWSRUN_SOURCE_PROFILES",)}}
+    result = run_awsrun(["-q", "-r", ROLE_ARN, "--dry-run", "--", "true"], env=env)
+    assert "unknown variable" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["--mfa-code", "123456"], {}, "an MFA code (from --mfa-code) but no MFA device to use it with"),
+        ([], {"AWSRUN_MFA_CODE": "123456"}, "an MFA code (from $AWSRUN_MFA_CODE) but no MFA device"),
+        (["--format", "fish"], {}, "--format is the shell of --export and --unset"),
+        (["--format", "sh", "--credential-process"], {}, "--format is the shell of --export and --unset"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(
+    source_env: Dict[str, str], args: List[str], env: Dict[str, str], message: str
+) -> None:
+    command = [] if "--credential-process" in args else ["--", "true"]
+    result = run_awsrun(["-r", ROLE_ARN, *args, "--dry-run", *command], env={**source_env, **env})
+    assert (result.returncode, result.stdout) == (125, "")
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_mfa_code_with_a_profile_without_mfa_serial_is_refused(source_env: Dict[str, str]) -> None:
+    Path(__import__("os").environ["AWS_CONFIG_FILE"]).write_text(f"[profile target]\nrole_arn = {ROLE_ARN}\n"
+                                                                 "credential_source = Environment\n")
+    result = run_awsrun(["-p", "target", "--mfa-code", "123456", "--dry-run", "--", "true"], env=source_env)
+    assert result.returncode == 125
+    assert "profile 'target' has no mfa_serial" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--export", "--format", "fish"], ["--unset", "--format", "fish"]])
+def test_format_with_its_modes_still_works(source_env: Dict[str, str], args: List[str]) -> None:
+    result = run_awsrun(["--no-cache", "-q", "-r", ROLE_ARN, *args], env=source_env)
+    assert result.returncode == 0, result.stderr
+    assert "set -" in result.stdout
+
+
+def test_unknown_variable_names_from_dotenv_are_shown_safely(source_env: Dict[str, str]) -> None:
+    Path(".env").write_bytes(b"AWSRUN_\x1b[31mROLE=x\n")
+    result = run_awsrun(["-q", "-r", ROLE_ARN, "--dry-run", "--", "true"], env=source_env)
+    assert "\x1b" not in result.stderr
+    assert "unknown variable 'AWSRUN_\\x1b[31mROLE' in .env is ignored" in result.stderr
