@@ -70,10 +70,7 @@ def _full(pattern: str, value: str) -> "Optional[re.Match]":
     return re.fullmatch(pattern, value, re.ASCII)
 
 
-ROLE_RULE = (
-    "expected arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME or ACCOUNT:NAME, with a 12-digit "
-    "account, a partition among " + ", ".join(PARTITIONS) + r" and a name of 1-64 [\w+=,.@-]"
-)
+ROLE_RULE = "expected arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME or ACCOUNT:NAME"
 MAX_TAGS = 50
 MAX_POLICY_ARNS = 10
 MAX_POLICY_CHARS = 2048
@@ -95,7 +92,9 @@ def role(value: str) -> RoleRef:
     full = _full(_ROLE_ARN, value)
     match = full or _full(_ROLE_SHORTHAND, value)
     if not match or len(match["path"]) > 511:  # IAM: 512 with the leading /
-        raise InvalidValue("role", value, ROLE_RULE)
+        from awsrun.rolecheck import role_problem
+
+        raise InvalidValue("role", value, role_problem(value, list(PARTITIONS)) or ROLE_RULE)
     return RoleRef(
         full["partition"] if full else None, match["account"], match["path"] + match["name"]
     )

@@ -195,3 +195,50 @@ def test_unknown_variable_names_from_dotenv_are_shown_safely(source_env: Dict[st
     result = run_awsrun(["-q", "-r", ROLE_ARN, "--dry-run", "--", "true"], env=source_env)
     assert "\x1b" not in result.stderr
     assert "unknown variable 'AWSRUN_\\x1b[31mROLE' in .env is ignored" in result.stderr
+
+
+# --- role ARN mistakes ----------------------------------------------------------------------------
+
+ROLE_MISTAKES = [
+    ("arn:aws:sts::123456789012:assumed-role/Deploy/alice",
+     "assumed-role session ARN (what get-caller-identity shows); the role is arn:aws:iam::123456789012:role/Deploy"),
+    ("arn:aws-cn:sts::123456789012:assumed-role/Ops/i-0abc", "the role is arn:aws-cn:iam::123456789012:role/Ops"),
+    ("arn:aws:iam::12345678901:role/Deploy", "the account id has 11 digits; AWS account ids have 12"),
+    ("arn:aws:iam::1234567890123:role/Deploy", "the account id has 13 digits"),
+    ("12345678901:Deploy", "the account id has 11 digits; AWS account ids have 12 (ACCOUNT:NAME)"),
+    ("arn:aws:iam::123456789012:user/alice", "a user ARN, not a role"),
+    ("arn:aws:iam::123456789012:group/ops", "a group ARN, not a role"),
+    ("arn:aws:iam::123456789012:Deploy", "missing 'role/' before the role name (arn:aws:iam::123456789012:role/Deploy?)"),
+    ("arn:aws-foo:iam::123456789012:role/Deploy", "unknown partition; expected one of aws, aws-cn"),
+    ("arn:aws:s3:::bucket", "not an IAM ARN"),
+    ("arn:aws:iam:us-east-1:123456789012:role/Deploy", "IAM ARNs name no region"),
+    ("arn:aws:iam::123456789012:role/" + "n" * 65, "the role name has 65 characters; at most 64"),
+    ("arn:aws:iam::123456789012:role/Dep loy", "a role name holds only ASCII letters, digits and _+=,.@-"),
+    ("arn:aws:iam::123456789012:role/", "the role name is missing"),
+    ("arn:aws:iam::123456789012", "an ARN has six parts"),
+    (" arn:aws:iam::123456789012:role/Deploy", "remove the white space around it"),
+    ("Deploy", "expected a role ARN, arn:PARTITION:iam::ACCOUNT:role/NAME, or ACCOUNT:NAME"),
+    ("arn:aws:iam::ABCDEFGHIJKL:role/Deploy", "the account id must be 12 digits"),
+]
+
+
+@pytest.mark.parametrize("value, message", ROLE_MISTAKES, ids=[value[:40] for value, _ in ROLE_MISTAKES])
+def test_role_mistakes_each_get_their_own_line(value: str, message: str) -> None:
+    with pytest.raises(InvalidValue) as raised:
+        validate.role(value)
+    text = str(raised.value)
+    assert text.startswith(f"invalid role {value!r}: ") and message in text
+    assert "\n" not in text and len(text) - len(repr(value)) < 200
+
+
+def test_a_session_arn_on_the_command_line_names_the_role() -> None:
+    result = run_awsrun(["-r", "arn:aws:sts::123456789012:assumed-role/Deploy/alice", "--", "true"])
+    assert result.returncode == 125
+    assert "the role is arn:aws:iam::123456789012:role/Deploy" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_role_messages_never_echo_control_characters() -> None:
+    with pytest.raises(InvalidValue) as raised:
+        validate.role("arn:aws:iam::123456789012:\x1b[2Jx")
+    assert "\x1b" not in str(raised.value)
