@@ -58,7 +58,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     command = _command(args, child_base) if config.mode == "exec" else []
     if command:
         execute.resolve(command[0], child_base)
-    region, region_source = _region_from(config, child_base)
+    region, region_source = _region_from(config, child_base, environ, files.origin)
     if region:  # known without botocore: check the partitions before importing it
         _check_partitions(config, region)
     issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
@@ -215,7 +215,9 @@ def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str
     return [child_base.get("SHELL") or "/bin/sh"]
 
 
-def _region_from(config: Settings, env: Mapping[str, str]) -> tuple:
+def _region_from(config: Settings, env: Mapping[str, str], environ: Mapping[str, str],
+                 dotenv_origin: Mapping[str, str]) -> tuple:
+    """The region and where it came from: the flag, the environment or a .env file."""
     from awsrun.validate import region_partition
 
     if config.region:
@@ -223,7 +225,8 @@ def _region_from(config: Settings, env: Mapping[str, str]) -> tuple:
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if env.get(name):
             region_partition(env[name])
-            return env[name], f"${name}"
+            from_dotenv = name not in environ and name in dotenv_origin
+            return env[name], f"{name} in {dotenv_origin[name]}" if from_dotenv else f"${name}"
     return None, None
 
 

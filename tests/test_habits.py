@@ -242,3 +242,25 @@ def test_role_messages_never_echo_control_characters() -> None:
     with pytest.raises(InvalidValue) as raised:
         validate.role("arn:aws:iam::123456789012:\x1b[2Jx")
     assert "\x1b" not in str(raised.value)
+
+
+# --- -v names .env ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env, dotenv, origin",
+    [
+        ({}, "AWS_REGION=eu-west-1\n", "region = eu-west-1 (from AWS_REGION in .env)"),
+        ({}, "AWS_DEFAULT_REGION=eu-west-1\n", "region = eu-west-1 (from AWS_DEFAULT_REGION in .env)"),
+        ({"AWS_REGION": "eu-west-1"}, "AWS_REGION=eu-central-1\n", "region = eu-west-1 (from $AWS_REGION)"),
+        ({"AWS_REGION": "eu-west-1"}, "", "region = eu-west-1 (from $AWS_REGION)"),
+    ],
+)
+def test_verbose_names_the_dotenv_file_a_region_came_from(
+    source_env: Dict[str, str], env: Dict[str, str], dotenv: str, origin: str
+) -> None:
+    if dotenv:
+        Path(".env").write_text(dotenv)
+    result = run_awsrun(["-v", "-r", ROLE_ARN, "--dry-run", "--", "true"], env={**source_env, **env})
+    assert result.returncode == 0, result.stderr
+    assert f"awsrun: {origin}\n" in result.stderr
