@@ -77,6 +77,9 @@ Output:
   -q, --quiet                   Do not print the assumed role and its expiry.
   -v, --verbose                 Say where each setting came from.
   --debug                       Show tracebacks of awsrun's own errors.
+  --completion SHELL            Print the completion script for bash, zsh or fish
+                                (README shows how to install it); profiles
+                                lists the AWS profile names it offers.
   -h, --help                    Show this help and exit.
   --version                     Show the version and exit.
 
@@ -150,6 +153,14 @@ def _dispatch(argv: List[str], environ: Mapping[str, str], console: Console,
         return ExitStatus.OK
     if args["--version"]:
         print(f"{PROG} {__version__}", file=console.out)
+        return ExitStatus.OK
+    if args["--completion"]:
+        from awsrun import completion
+
+        if args["--completion"] == "profiles":
+            console.out.write("".join(f"{name}\n" for name in completion.profile_names(environ)))
+        else:
+            console.out.write(completion.script(args["--completion"], __doc__))
         return ExitStatus.OK
     from awsrun.runner import run as run_awsrun
 

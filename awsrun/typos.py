@@ -14,7 +14,7 @@ __all__ = ["closest", "known_variables", "unknown_variables"]
 # and export set these) and the credential_process loop guard (awsrun.loopguard).
 OTHER_VARIABLES = ("AWSRUN_ASSUMED_ROLE_ARN", "AWSRUN_ASSUMED_KEY_ID", "AWSRUN_SOURCE_PROFILES")
 # Options that are not settings: asking for help by variable means nothing.
-_NOT_VARIABLES = ("--help", "--version")
+_NOT_VARIABLES = ("--help", "--version", "--completion")
 
 
 def closest(name: str, candidates: Iterable[str], prefix: str = "") -> str:
