@@ -86,10 +86,13 @@ Output:
 Every option can also be set as an environment variable AWSRUN_<LONG_NAME>
 (AWSRUN_ROLE, AWSRUN_SESSION_NAME, AWSRUN_DRY_RUN=true, ...) or as the same key in
 a .env file; repeatable options take a comma-separated list. A flag beats the
-environment, which beats the .env file, which beats the default.
+environment, which beats the .env file, which beats the default. An unknown
+AWSRUN_* name is warned about. Durations (--duration, --min-ttl) are seconds or
+a number with units h, m, s: 900, 15m, 1h30m, 12h.
 
 Exit status: the command's own; 125 when awsrun fails; 126 when the command
-cannot be executed; 127 when it is not found.
+cannot be executed; 127 when it is not found; 141 when awsrun's own output went
+to a closed pipe.
 """
 
 from __future__ import annotations
