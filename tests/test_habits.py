@@ -149,7 +149,7 @@ def test_every_variable_awsrun_reads_or_sets_is_known(source_env: Dict[str, str]
 
     known = set(typos.known_variables(option.longer for option in parse_options(usage)))
     used = set()
-    for module in Path(typos.__file__).parent.glob("*.py"):
+    for module in Path(typos.__file__).parent.rglob("*.py"):
         used |= set(re.findall(r"AWSRUN_[A-Z_]+[A-Z]", module.read_text()))
     assert used - known == set()
     env = {**source_env, **{name: "" for name in known if name not in ("AWSRUN_SOURCE_PROFILES",)}}
