@@ -149,3 +149,28 @@ def test_every_option_of_the_usage_is_in_every_script() -> None:
     for option in parse_options(usage):
         assert option.longer in scripts["bash"] and option.longer in scripts["zsh"]
         assert f"-l {option.longer[2:]}" in scripts["fish"]
+
+
+ZPTY = """zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z 'PS1="> "; autoload -U compinit; compinit -u -D; source <(awsrun --completion zsh)'
+sleep 1
+zpty -w -n z "$1"$'\\t'
+sleep 2
+all=""
+while zpty -r -t z line; do all+="$line"; done
+print -r -- "$all"
+zpty -d z
+"""
+
+
+@pytest.mark.skipif(not shutil.which("zsh"), reason="zsh is not installed")
+@pytest.mark.parametrize("typed, completed", [("awsrun --profile ops", "awsrun --profile ops-admin"),
+                                              ("awsrun --dry", "awsrun --dry-run")])
+def test_zsh_completes_in_a_real_interactive_shell(shell_env: Dict[str, str], tmp_path: Path,
+                                                   typed: str, completed: str) -> None:
+    driver = tmp_path / "drive.zsh"
+    driver.write_text(ZPTY)
+    result = subprocess.run(["zsh", "-f", str(driver), typed], capture_output=True, text=True, env=shell_env,
+                            timeout=60)
+    assert completed in result.stdout, result.stdout[-500:]
