@@ -78,8 +78,8 @@ Output:
   -v, --verbose                 Say where each setting came from.
   --debug                       Show tracebacks of awsrun's own errors.
   --completion SHELL            Print the completion script for bash, zsh or fish
-                                (README shows how to install it); profiles
-                                lists the AWS profile names it offers.
+                                (README shows how to install it). The value
+                                profiles prints the profile names it offers.
   -h, --help                    Show this help and exit.
   --version                     Show the version and exit.
 
