@@ -24,8 +24,9 @@ Role session:
   -s NAME, --session-name NAME  Role session name, 2-64 of A-Z a-z 0-9 _+=,.@- .
                                 Default: the CI repository and run or job id on
                                 GitHub Actions and GitLab CI, else USER@HOST.
-  -d SECONDS, --duration SECONDS
-                                Session length, 900 to 43200 seconds. Default: 3600.
+  -d DURATION, --duration DURATION
+                                Session length, 15m to 12h: seconds (3600) or with
+                                units h, m, s (15m, 90m, 1h30m). Default: 1h.
   --external-id ID              External id the role's trust policy requires.
   --source-identity ID          Source identity to set on the session.
   --tag KEY=VALUE               Session tag; repeatable, at most 50.
@@ -77,8 +78,8 @@ Cache:
   --cache                       Use the cache even where $CI is set (off there by
                                 default: runners share a user).
   --fresh                       Assume the role again and replace the cached session.
-  --min-ttl SECONDS             Reuse a cached session only while this much of it is
-                                left. Default: 900.
+  --min-ttl DURATION            Reuse a cached session only while this much of it is
+                                left (seconds, or 10m, 1h, ...). Default: 15m.
 
 Output:
   --dry-run                     Resolve and check everything, print what would be
@@ -87,17 +88,23 @@ Output:
   -q, --quiet                   Do not print the assumed role and its expiry.
   -v, --verbose                 Say where each setting came from.
   --debug                       Show tracebacks of awsrun's own errors.
+  --completion SHELL            Print the completion script for bash, zsh or fish
+                                (README shows how to install it). The value
+                                profiles prints the profile names it offers.
   -h, --help                    Show this help and exit.
   --version                     Show the version and exit.
 
 Every option can also be set as an environment variable AWSRUN_<LONG_NAME>
 (AWSRUN_ROLE, AWSRUN_SESSION_NAME, AWSRUN_DRY_RUN=true, ...) or as the same key in
 a .env file; repeatable options take a comma-separated list. A flag beats the
-environment, which beats the .env file, which beats the default.
+environment, which beats the .env file, which beats the default. An unknown
+AWSRUN_* name is warned about. Durations (--duration, --min-ttl) are seconds or
+a number with units h, m, s: 900, 15m, 1h30m, 12h.
 
 Exit status: the command's own; 125 when awsrun fails; 126 when the command
-cannot be executed; 127 when it is not found. With --each-role: 0 when every run
-exits 0, 125 when awsrun failed for any role, else 123.
+cannot be executed; 127 when it is not found; 141 when awsrun's own output went
+to a closed pipe. With --each-role: 0 when every run exits 0, 125 when awsrun
+failed for any role, else 123.
 """
 
 from __future__ import annotations
@@ -131,17 +138,13 @@ def main(
     environ = os.environ if environ is None else environ
     console = Console(environ, stdout or sys.stdout, stderr or sys.stderr)
     try:
-        args = _parse(argv)
-        console.debug = console.debug or args["--debug"]
-        if args["--help"]:
-            print(__doc__.strip(), file=console.out)
-            return ExitStatus.OK
-        if args["--version"]:
-            print(f"{PROG} {__version__}", file=console.out)
-            return ExitStatus.OK
-        from awsrun.runner import run as run_awsrun
-
-        return run_awsrun(args, environ, console, exec_command or _exec)
+        status = _dispatch(argv, environ, console, exec_command or _exec)
+        console.out.flush()  # a closed pipe shows here, while its error can still be handled
+        return status
+    except BrokenPipeError:
+        # Whoever read awsrun's output stopped reading (``| head -1``): stop quietly, as
+        # cat does when SIGPIPE kills it, with the status a shell would show for that.
+        return ExitStatus.BROKEN_PIPE
     except AwsrunError as exc:
         console.fail(str(exc))
         return exc.exit_status
@@ -154,6 +157,29 @@ def main(
     except Exception as exc:  # a bug or an unforeseen library error: still one line, no secret
         console.fail(f"internal error ({exc.__class__.__name__}); run with --debug for details")
         return ExitStatus.FAILURE
+
+
+def _dispatch(argv: List[str], environ: Mapping[str, str], console: Console,
+              exec_command: Callable[[Sequence[str], Mapping[str, str]], Any]) -> int:
+    args = _parse(argv)
+    console.debug = console.debug or args["--debug"]
+    if args["--help"]:
+        print(__doc__.strip(), file=console.out)
+        return ExitStatus.OK
+    if args["--version"]:
+        print(f"{PROG} {__version__}", file=console.out)
+        return ExitStatus.OK
+    if args["--completion"]:
+        from awsrun import completion
+
+        if args["--completion"] == "profiles":
+            console.out.write("".join(f"{name}\n" for name in completion.profile_names(environ)))
+        else:
+            console.out.write(completion.script(args["--completion"], __doc__))
+        return ExitStatus.OK
+    from awsrun.runner import run as run_awsrun
+
+    return run_awsrun(args, environ, console, exec_command)
 
 
 def run() -> NoReturn:
@@ -212,7 +238,13 @@ def _usage_problem(exc: Any) -> str:
     known = {name for option in parse_options(__doc__) for name in (option.short, option.longer)}
     if (short or long) in known:
         return f"option {long or short} given more than once"
-    return f"unknown option {long or short}"
+    from awsrun.typos import closest
+
+    name = long or short or ""
+    meant = sorted(option for option in known if long and option and option.startswith(long))
+    if len(meant) > 1:  # docopt takes a unique prefix of a long option, and says nothing of others
+        return f"option {long} is ambiguous: " + ", ".join(meant)
+    return f"unknown option {name}" + closest(name, (n for n in known if n), "--" if long else "-")
 
 
 class Console:

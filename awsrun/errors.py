@@ -26,6 +26,7 @@ class ExitStatus(IntEnum):
     NOT_EXECUTABLE = 126
     NOT_FOUND = 127
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a reader that stopped reading
     TERMINATED = 143
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Mapping, NoReturn, Sequence
+from typing import Callable, Mapping, NoReturn, Sequence
 
 from awsrun.errors import CommandNotExecutable, CommandNotFound
 
@@ -33,9 +33,35 @@ def exec_command(argv: Sequence[str], environ: Mapping[str, str]) -> NoReturn:
         import subprocess
 
         sys.exit(subprocess.call(list(argv), env=dict(environ)))
+    restore = _default_signals()
     try:
-        os.execvpe(argv[0], list(argv), dict(environ))
+        try:
+            os.execvpe(argv[0], list(argv), dict(environ))
+        finally:  # only reached when the exec failed: awsrun reports it, not dying of SIGPIPE
+            restore()
     except FileNotFoundError:
         raise CommandNotFound(argv[0]) from None
     except OSError as exc:  # EACCES, ENOEXEC (no #! line), ...
         raise CommandNotExecutable(argv[0], exc.strerror or "") from None
+
+
+def _default_signals() -> Callable[[], None]:
+    """Give the command the signal dispositions it would have had without awsrun.
+
+    Python ignores SIGPIPE and SIGXFSZ at start-up, and execve keeps ignored signals
+    ignored: without this, ``awsrun ... -- yes | head -1`` makes ``yes`` fail on EPIPE
+    instead of dying quietly of SIGPIPE. subprocess does the same for its children. Signals
+    ignored by awsrun's own parent (``nohup``) stay ignored, and the mask, which awsrun
+    never changes, passes on as it came.
+    """
+    import signal
+
+    numbers = [getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in numbers}
+    # Handlers awsrun installed (SIGTERM, Python's SIGINT) are reset by execve itself.
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore

@@ -32,6 +32,11 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
 
     paths, required = settings_module.env_file_paths(args, environ)
     files = read_env_files(paths, required)
+    if any(name.startswith("AWSRUN_") for name in (*environ, *files.values)):
+        from awsrun.typos import unknown_variables
+
+        for warning in unknown_variables(args, environ, files.values, files.origin):
+            console.warn(warning)
     console.debug = settings_module.wants_debug(args, environ, files)
     config = settings_module.resolve(args, environ, files)
     console.debug, console.quiet = config.debug, config.quiet
@@ -61,11 +66,16 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     command = _command(args, child_base) if config.mode == "exec" else []
     if command:
         execute.resolve(command[0], child_base)
-    region, region_source = _region_from(config, child_base)
+    region, region_source = _region_from(config, child_base, environ, files.origin)
     if region:  # known without botocore: check the partitions before importing it
         _check_partitions(config, region)
     issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
     dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
+    from awsrun import loopguard
+
+    source_name = loopguard.source_profile(config.profile, environ, dotenv_credentials)
+    loopguard.check(source_name, environ)  # before the cache lock a parent awsrun may hold
+    loopguard.mark(source_name, environ)
     if fan_out:
         shared = fanout.Shared(config, command, child_base, environ, region, region_source, issued,
                                dotenv_credentials, _check_partitions, _print_plan, mfa_prompt)
@@ -132,6 +142,9 @@ class _RoleSession:
 
             say = self.console.say if self.config.verbose else None
             self._plan = chain.prepare(self.config, *self._prepare_args, say)
+            if self.config.mfa_code and not any(hop.request.mfa_serial for hop in self._plan.hops):
+                raise UsageError(f"an MFA code (from {self.config.sources['mfa-code']}) but no MFA device to use "
+                                 f"it with: profile {self.config.profile!r} has no mfa_serial; pass --mfa-serial ARN")
         return self._plan
 
     def mfa_start(self) -> Any:
@@ -214,7 +227,9 @@ def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str
     return [child_base.get("SHELL") or "/bin/sh"]
 
 
-def _region_from(config: Settings, env: Mapping[str, str]) -> tuple:
+def _region_from(config: Settings, env: Mapping[str, str], environ: Mapping[str, str],
+                 dotenv_origin: Mapping[str, str]) -> tuple:
+    """The region and where it came from: the flag, the environment or a .env file."""
     from awsrun.validate import region_partition
 
     if config.region:
@@ -222,7 +237,8 @@ def _region_from(config: Settings, env: Mapping[str, str]) -> tuple:
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if env.get(name):
             region_partition(env[name])
-            return env[name], f"${name}"
+            from_dotenv = name not in environ and name in dotenv_origin
+            return env[name], f"{name} in {dotenv_origin[name]}" if from_dotenv else f"${name}"
     return None, None
 
 

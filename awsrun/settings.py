@@ -16,7 +16,7 @@ from awsrun.naming import default_session_name
 
 __all__ = ["Settings", "resolve", "raw_values", "wants_debug", "env_file_paths", "env_name"]
 
-_NOT_SETTINGS = {"--help", "--version", "--env-file", "--no-env-file", "--", "COMMAND", "ARG"}
+_NOT_SETTINGS = {"--help", "--version", "--completion", "--env-file", "--no-env-file", "--", "COMMAND", "ARG"}
 TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _MASKED = {"external-id", "mfa-code"}
@@ -175,7 +175,7 @@ def resolve(
         mfa_serial=validate.mfa_serial(raw["mfa-serial"]) if raw["mfa-serial"] else None,
         mfa_code=validate.mfa_code(raw["mfa-code"]) if raw["mfa-code"] else None,
         session_name=validate.session_name(raw["session-name"]),
-        duration=validate.duration(raw["duration"]),
+        duration=validate.session_duration(raw["duration"]),
         external_id=validate.external_id(raw["external-id"]) if raw["external-id"] else None,
         region=region,
         source_identity=validate.source_identity(raw["source-identity"]) if raw["source-identity"] else None,
@@ -203,6 +203,11 @@ def resolve(
         raise UsageError(f"--refresh runs a command and does not go with --{settings.mode}")
     if settings.quiet and settings.verbose:
         raise UsageError("--quiet and --verbose exclude each other")
+    if settings.mfa_code and not settings.mfa_serial and not settings.profile:  # a profile may name one
+        raise UsageError(f"an MFA code (from {sources['mfa-code']}) but no MFA device to use it with: "
+                         "pass --mfa-serial ARN or a --profile with mfa_serial")
+    if sources.get("format") == "--format" and settings.mode not in ("export", "unset"):
+        raise UsageError("--format is the shell of --export and --unset: add one of them, or drop --format")
     return settings
 
 

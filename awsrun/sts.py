@@ -176,7 +176,10 @@ class Source:
         except ProfileNotFound as exc:
             raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
         except BotoCoreError as exc:
-            raise ConfigError(f"could not load the source credentials: {exc}") from None
+            from awsrun.loopguard import innermost
+
+            loop = innermost(str(exc))  # a credential_process awsrun that found itself
+            raise ConfigError(loop or f"could not load the source credentials: {exc}") from None
         except RuntimeError as exc:  # botocore's word for credentials that stay expired
             raise ConfigError(f"the source credentials could not be used: {exc}") from None
 

@@ -19,6 +19,8 @@ __all__ = [
     "region_partition",
     "session_name",
     "duration",
+    "session_duration",
+    "seconds_of",
     "external_id",
     "source_identity",
     "tags",
@@ -68,10 +70,7 @@ def _full(pattern: str, value: str) -> "Optional[re.Match]":
     return re.fullmatch(pattern, value, re.ASCII)
 
 
-ROLE_RULE = (
-    "expected arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME or ACCOUNT:NAME, with a 12-digit "
-    "account, a partition among " + ", ".join(PARTITIONS) + r" and a name of 1-64 [\w+=,.@-]"
-)
+ROLE_RULE = "expected arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME or ACCOUNT:NAME"
 MAX_TAGS = 50
 MAX_POLICY_ARNS = 10
 MAX_POLICY_CHARS = 2048
@@ -93,7 +92,9 @@ def role(value: str) -> RoleRef:
     full = _full(_ROLE_ARN, value)
     match = full or _full(_ROLE_SHORTHAND, value)
     if not match or len(match["path"]) > 511:  # IAM: 512 with the leading /
-        raise InvalidValue("role", value, ROLE_RULE)
+        from awsrun.rolecheck import role_problem
+
+        raise InvalidValue("role", value, role_problem(value, list(PARTITIONS)) or ROLE_RULE)
     return RoleRef(
         full["partition"] if full else None, match["account"], match["path"] + match["name"]
     )
@@ -120,6 +121,30 @@ def duration(value: str) -> int:
     seconds = int(digits or "0") if re.fullmatch(r"[0-9]+", value, re.ASCII) and len(digits) <= 6 else -1
     if not 900 <= seconds <= 43200:
         raise InvalidValue("duration", value, "expected whole seconds from 900 to 43200")
+    return seconds
+
+
+_UNITS = r"(?:(?P<h>[0-9]{1,6})h)?(?:(?P<m>[0-9]{1,6})m)?(?:(?P<s>[0-9]{1,6})s)?"
+DURATION_FORMS = "seconds (3600) or a number with units h, m, s (15m, 90m, 1h30m, 12h)"
+
+
+def seconds_of(value: str) -> Optional[int]:
+    """A duration as people write it, in seconds: ``3600``, ``15m``, ``1h30m``, ``45s``; or None."""
+    if re.fullmatch(r"[0-9]+", value, re.ASCII):
+        digits = value.lstrip("0")
+        return int(digits or "0") if len(digits) <= 6 else None
+    match = _full(_UNITS, value)
+    if not value or not match:
+        return None
+    hours, minutes, secs = (int(match[unit] or "0") for unit in "hms")
+    return hours * 3600 + minutes * 60 + secs
+
+
+def session_duration(value: str) -> int:
+    """--duration as typed (``3600``, ``15m``, ``1h``); a profile's duration_seconds stays ``duration``."""
+    seconds = seconds_of(value)
+    if seconds is None or not 900 <= seconds <= 43200:
+        raise InvalidValue("duration", value, f"expected 15m to 12h (900 to 43200 seconds): {DURATION_FORMS}")
     return seconds
 
 
@@ -269,7 +294,7 @@ def output_format(value: str) -> str:
 
 
 def min_ttl(value: str) -> int:
-    seconds = int(value) if re.fullmatch(r"[0-9]{1,5}", value) else -1
-    if not 0 <= seconds <= 43200:
-        raise InvalidValue("minimum time to live", value, "expected whole seconds from 0 to 43200")
+    seconds = seconds_of(value)
+    if seconds is None or not 0 <= seconds <= 43200:
+        raise InvalidValue("minimum time to live", value, f"expected 0 to 12h (43200 seconds): {DURATION_FORMS}")
     return seconds

@@ -269,6 +269,8 @@ FROM_ENVIRONMENT = [
 @pytest.mark.parametrize("layer", ["environment", "dotenv"])
 def test_every_setting_from_environment_and_dotenv(layer: str, variable: str, text: str, attribute: str, check) -> None:
     given = {variable: text}
+    if variable == "AWSRUN_MFA_CODE":  # a code alone has nothing to go with and is refused
+        given["AWSRUN_MFA_SERIAL"] = "arn:aws:iam::123456789012:mfa/alice"
     result = resolve([], given, {}) if layer == "environment" else resolve([], {}, given)
     assert check(getattr(result, attribute))
     name = variable[len("AWSRUN_"):].lower().replace("_", "-")
