@@ -16,6 +16,9 @@ Role session:
                                 external_id, duration_seconds, role_session_name and
                                 region to use; options given here override them. A
                                 profile without role_arn is the source for --role.
+                                With neither this nor a role: $AWS_PROFILE, then
+                                $AWS_DEFAULT_PROFILE, as for the AWS CLI. With only
+                                roles, that profile is their source, own role and all.
   --mfa-serial ARN              MFA device for the first role (default: the profile's
                                 mfa_serial).
   --mfa-code CODE               The 6-digit MFA code. Without it, awsrun asks on the
@@ -50,6 +53,10 @@ Long-running commands:
                                 credentials from a local endpoint (the container-
                                 credentials protocol SDKs speak), renewed before they
                                 expire, for jobs that outlive one role session.
+  --expect TIME                 How long COMMAND needs its session: seconds, or 45m,
+                                2h, 1h30m. A cached session with less left is not
+                                used; a session that cannot last that long (longer
+                                than its duration, or chained: one hour) is refused.
 
 Output instead of exec (no COMMAND):
   --export                      Print lines that give the current shell the role's

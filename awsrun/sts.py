@@ -13,11 +13,12 @@ from awsrun import __version__
 from awsrun.credentials import Credentials, mask
 from awsrun.errors import ConfigError, NoSourceCredentials, StsError
 
-__all__ = ["AssumeRoleRequest", "Source", "assume_role", "get_session_token"]
+__all__ = ["AssumeRoleRequest", "Source", "assume_role", "get_session_token", "read_web_identity_token"]
 
 _BAD_KEYS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "IncompleteSignature", "InvalidAccessKeyId", "AuthFailure"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
 _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "SlowDown"}
+_BAD_TOKEN = {"InvalidIdentityToken", "IDPRejectedClaim", "IDPCommunicationError"}
 _BAD_POLICY = {"MalformedPolicyDocument", "PackedPolicyTooLarge"}
 
 
@@ -34,6 +35,7 @@ class AssumeRoleRequest(NamedTuple):
     policy: Optional[str] = None
     policy_arns: Tuple[str, ...] = ()
     mfa_serial: Optional[str] = None
+    web_identity_token_file: Optional[str] = None  # set: AssumeRoleWithWebIdentity with this file's token
 
     def params(self, token_code: Optional[str] = None) -> Dict[str, Any]:
         params: Dict[str, Any] = {
@@ -54,6 +56,38 @@ class AssumeRoleRequest(NamedTuple):
         params.update({key: value for key, value in optional.items() if value})
         return params
 
+    def web_identity_params(self, token: str) -> Dict[str, Any]:
+        """AssumeRoleWithWebIdentity takes no tags, external id, MFA or source identity."""
+        params: Dict[str, Any] = {"RoleArn": self.role_arn, "RoleSessionName": self.session_name,
+                                  "DurationSeconds": self.duration, "WebIdentityToken": token}
+        if self.policy:
+            params["Policy"] = self.policy
+        if self.policy_arns:
+            params["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
+        return params
+
+
+MAX_TOKEN_LENGTH = 20000  # STS's limit on WebIdentityToken
+
+
+def read_web_identity_token(path: str) -> str:
+    """The token in ``path``, checked locally; it is a secret and never shown."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_TOKEN_LENGTH + 2)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the web identity token file {path}: {exc.strerror or exc}") from None
+    try:
+        token = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"the web identity token file {path} does not hold a token (not ASCII text)") from None
+    if not token:
+        raise ConfigError(f"the web identity token file {path} is empty")
+    if len(token) > MAX_TOKEN_LENGTH or any(not 32 < ord(char) < 127 for char in token):
+        raise ConfigError(f"the web identity token file {path} does not hold a token "
+                          f"(one line of at most {MAX_TOKEN_LENGTH} printable characters)")
+    return token
+
 
 class Source:
     """The source credentials, found by botocore's own chain.
@@ -70,6 +104,7 @@ class Source:
             raise ConfigError(".env holds only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         self._session = self._new_session(dotenv_credentials.get("AWS_PROFILE"))
         self._provider: Optional[str] = None
+        self._web_identity: Optional[str] = None
         self._issued_role = issued_role
         if issued_role:  # the environment's keys are awsrun's own session, not a source
             self._session.get_component("credential_provider").remove("env")
@@ -91,13 +126,15 @@ class Source:
         return self._guard(lambda: self._session.full_config.get("profiles", {}))
 
     def use(self, profile: Optional[str] = None, keys: Optional[Mapping[str, Optional[str]]] = None,
-            provider: Optional[str] = None) -> None:
+            provider: Optional[str] = None, web_identity: Optional[str] = None) -> None:
         """Take the credentials of ``profile`` (as botocore resolves it), static ``keys``, or
-        the named provider of botocore's chain ('env', 'container-role', 'iam-role')."""
+        the named provider of botocore's chain ('env', 'container-role', 'iam-role'); with
+        ``web_identity`` (a token file) no credentials: the first hop is an unsigned call."""
         self._session = self._new_session(profile)
         if self._issued_role:
             self._session.get_component("credential_provider").remove("env")
         self._provider = provider
+        self._web_identity = web_identity
         if keys:
             self._session.set_credentials(
                 keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"], keys.get("AWS_SESSION_TOKEN")
@@ -119,6 +156,9 @@ class Source:
 
     def describe(self) -> str:
         """How the source credentials were found and their masked key id."""
+        if self._web_identity:
+            read_web_identity_token(self._web_identity)  # a missing or empty file is said before STS
+            return f"web identity token in {self._web_identity}"
         credentials = self._guard(self._credentials)
         if credentials is None:
             raise self._none_found()
@@ -128,6 +168,7 @@ class Source:
     def client(self, region: str, connect_timeout: float, read_timeout: float,
                credentials: Optional[Credentials] = None) -> Any:
         """An STS client signing with the source credentials, or with ``credentials`` (a chain)."""
+        from botocore import UNSIGNED
         from botocore.config import Config
 
         config = Config(
@@ -136,6 +177,8 @@ class Source:
             read_timeout=read_timeout,
             user_agent_extra=f"awsrun/{__version__}",
         )
+        if credentials is None and self._web_identity:  # the token is the proof: nothing to sign with
+            config = config.merge(Config(signature_version=UNSIGNED))
         keys: Dict[str, Any] = {}
         if credentials is not None:
             keys = {
@@ -213,7 +256,11 @@ def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[st
 
     endpoint = client.meta.endpoint_url
     try:
-        response = client.assume_role(**request.params(token_code))
+        if request.web_identity_token_file:
+            token = read_web_identity_token(request.web_identity_token_file)
+            response = client.assume_role_with_web_identity(**request.web_identity_params(token))
+        else:
+            response = client.assume_role(**request.params(token_code))
     except ClientError as exc:
         raise _explain(exc.response, request, client.meta.region_name) from None
     except NoCredentialsError:
@@ -269,6 +316,9 @@ def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: st
     attempts = metadata.get("RetryAttempts", 0) + 1
     status = metadata.get("HTTPStatusCode", 0)
     role = request.role_arn
+    if request.web_identity_token_file and code in _BAD_TOKEN | _EXPIRED:
+        return StsError(f"STS rejected the web identity token in {request.web_identity_token_file} "
+                        f"for {role} ({code}: {message})")
     if code == "AccessDenied" and "MultiFactorAuthentication" in message:
         return StsError(f"STS refused the MFA code for {request.mfa_serial} (wrong, expired or already used)", code="MfaRejected")
     if code == "AccessDenied":
