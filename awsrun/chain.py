@@ -140,24 +140,24 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
                    "external-id": external_origin, "mfa-serial": mfa_origin}
         hops.append(Hop(label if count > 1 else "role", request, origins))
     if settings.expect and not settings.refresh:
-        _check_expect(settings.expect, settings.sources.get("expect", "--expect"), hops[-1], chained=count > 1)
+        wanted = f"--expect {settings.shown.get('expect', settings.expect)} (from {settings.sources.get('expect')})"
+        _check_expect(settings.expect, wanted, hops[-1], chained=count > 1)
     return hops
 
 
-def _check_expect(expect: int, origin: str, final: Hop, chained: bool) -> None:
+def _check_expect(expect: int, wanted: str, final: Hop, chained: bool) -> None:
     """--expect: refuse at once a session that would end before the command does."""
-    wanted = f"--expect {expect}s (from {origin})"
     if chained and expect > validate.MAX_CHAINED_DURATION:
-        raise UsageError(
+        raise ConfigError(
             f"{wanted} is longer than {final.label} can last: it is assumed with another role's "
             f"session, and AWS caps such sessions at {validate.MAX_CHAINED_DURATION}s; pass --refresh "
             "(renews the session while the command runs)"
         )
     duration = final.request.duration
     if expect > duration:
-        raise UsageError(
+        raise ConfigError(
             f"{wanted} is longer than the session's {duration}s (duration from {final.origins['duration']}): "
-            f"raise --duration to at least {expect} or pass --refresh (renews the session while the command runs)"
+            f"raise --duration to at least {expect} (seconds) or pass --refresh (renews the session while the command runs)"
         )
 
 
@@ -173,7 +173,7 @@ def _check_web_identity(settings: Settings, profile_hop: Optional[ProfileHop], m
     ) if value]
     if unsupported:
         what, origin = unsupported[0]
-        raise UsageError(
+        raise ConfigError(
             f"profile {name!r} is assumed with web identity, which cannot carry {what} "
             f"(from {origin}): chain another role after it with --role to use it"
         )

@@ -207,12 +207,17 @@ class Source:
         return NoSourceCredentials()
 
     def _guard(self, call: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, NoCredentialsError, ProfileNotFound
+        from botocore.exceptions import BotoCoreError, MissingDependencyException, NoCredentialsError, ProfileNotFound
 
         try:
             return call()
         except NoCredentialsError:
             raise self._none_found() from None
+        except MissingDependencyException:  # today only `aws login` sessions (login_session) need it
+            raise ConfigError(
+                "the source credentials (an `aws login` session: login_session) need botocore's CRT extra: "
+                "pip install 'awsrun[login]'"
+            ) from None
         except ProfileNotFound as exc:
             raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
         except BotoCoreError as exc:
@@ -226,14 +231,22 @@ def _sts_loader(session: Any) -> Any:
 
     Before loading a model, botocore's loader lists every service it could load, walking
     the ~400 folders of its data (twice, once per file type): a fifth of a cold run. awsrun
-    only ever loads STS. The loader still searches the same paths, AWS_DATA_PATH included.
+    itself only loads STS; the services a source provider needs (SSO) are listed as before.
+    The loader still searches the same paths, AWS_DATA_PATH included.
     """
     from botocore.exceptions import BotoCoreError
     from botocore.loaders import Loader
 
     class StsLoader(Loader):
+        _wanted = "sts"
+
+        def load_service_model(self, service_name: str, type_name: str, api_version: Optional[str] = None) -> Any:
+            self._wanted = service_name
+            return super().load_service_model(service_name, type_name, api_version)
+
         def list_available_services(self, type_name: str) -> list:
-            return ["sts"]
+            # Source providers load their own services (SSO: sso, sso-oidc; aws login: signin).
+            return ["sts"] if self._wanted == "sts" else super().list_available_services(type_name)
 
     try:
         data_path = session.get_config_variable("data_path")
