@@ -216,7 +216,7 @@ class Source:
         except MissingDependencyException:  # today only `aws login` sessions (login_session) need it
             raise ConfigError(
                 "the source credentials (an `aws login` session: login_session) need botocore's CRT extra: "
-                "pip install 'awsrun[login]'"
+                "pip install 'awsrun[login]' (or 'botocore[crt]>=1.41')"
             ) from None
         except ProfileNotFound as exc:
             raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
