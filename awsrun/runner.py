@@ -76,6 +76,8 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     min_ttl = config.min_ttl if config.refresh else max(config.min_ttl, config.expect or 0)
     entry = cached(store, key, min_ttl, config.fresh, lambda: Entry(session.assume(), session.plan().region))
     credentials = entry.credentials
+    if config.expect and not config.refresh:
+        _check_left(credentials.expiration, config)
     origin = "assumed" if session.assumed else "reusing cached session of"
     console.say(f"{origin} {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
     if config.mode != "exec":
@@ -194,6 +196,19 @@ def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles, issued: boo
     if any(environ.get(key) for key in selectors):
         return {}
     return {key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)}
+
+
+def _check_left(expiration: Any, config: Settings) -> None:
+    """--expect: STS may still issue less than was asked (a role's own limits, a clock)."""
+    from datetime import datetime, timedelta, timezone
+
+    from awsrun.credentials import iso8601
+
+    if expiration - datetime.now(timezone.utc) < timedelta(seconds=config.expect or 0):
+        raise ConfigError(
+            f"the session expires at {iso8601(expiration)}, sooner than --expect {config.shown['expect']} "
+            f"(from {config.sources['expect']}) allows; pass --refresh (renews the session while the command runs)"
+        )
 
 
 def _with_aws_profile(config: Settings, environ: Mapping[str, str], files: EnvFiles) -> Settings:

@@ -80,9 +80,9 @@ def test_refresh_satisfies_any_expect(sts_env: Dict[str, str]) -> None:
 
 
 def test_cached_session_with_too_little_left_is_replaced(sts_env: Dict[str, str]) -> None:
-    """STS here issues 20-minute sessions: enough for --min-ttl's 15, not for --expect 30m."""
+    """STS first issues a 20-minute session: enough for --min-ttl's 15, not for --expect 30m."""
     argv = ["--cache", "-r", ROLE_ARN, "-d", "3600"]
-    with FakeSts([assume_role_issuing(timedelta(minutes=20))]) as sts:
+    with FakeSts([assume_role_issuing(timedelta(minutes=20)), assume_role_ok(timedelta(hours=1))]) as sts:
         env = {**sts_env, "AWS_ENDPOINT_URL_STS": sts.url}
         first = run_awsrun([*argv, *child_cmd(0)], env=env)
         again = run_awsrun([*argv, *child_cmd(0)], env=env)
@@ -92,3 +92,11 @@ def test_cached_session_with_too_little_left_is_replaced(sts_env: Dict[str, str]
     assert first.returncode == again.returncode == expecting.returncode == 0
     assert "reusing cached session" in again.stderr
     assert "reusing" not in expecting.stderr and "assumed " in expecting.stderr
+
+
+def test_a_session_issued_shorter_than_expected_is_not_handed_over(sts_env: Dict[str, str]) -> None:
+    with FakeSts([assume_role_ok(timedelta(minutes=20))]) as sts:
+        result = run_awsrun(["--no-cache", "-r", ROLE_ARN, "--expect", "30m", *child_cmd(0)],
+                            env={**sts_env, "AWS_ENDPOINT_URL_STS": sts.url})
+    assert_one_line_failure(result, "sooner than --expect 30m", "--refresh")
+    assert len(sts.requests) == 1
