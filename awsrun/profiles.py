@@ -32,7 +32,8 @@ class SourceSpec(NamedTuple):
     """Where the first hop's credentials come from.
 
     ``profile``: botocore loads that profile's own credentials (keys, SSO, process, web
-    identity); ``own_keys``: the profile names itself as source_profile, so its static keys;
+    identity); ``own_keys``: its static keys, handed over as they are (the profile names itself
+    as source_profile, or is a source whose keys end the chain before its other settings);
     ``credential_source``: one of CREDENTIAL_SOURCES. All None: botocore's default chain.
     ``web_identity``: ``profile`` has role_arn and web_identity_token_file; its role is the
     first hop, assumed by awsrun with AssumeRoleWithWebIdentity and the token in ``token_file``.
@@ -148,7 +149,7 @@ def _has_static_keys(name: str, profile: Mapping[str, Any]) -> bool:
 
 
 def own_keys(profile: Mapping[str, Any]) -> Dict[str, Optional[str]]:
-    """The static keys of a profile that is its own source_profile."""
+    """The static keys of a profile that is its own source_profile, or a source with keys."""
     return {
         "AWS_ACCESS_KEY_ID": profile.get("aws_access_key_id"),
         "AWS_SECRET_ACCESS_KEY": profile.get("aws_secret_access_key"),

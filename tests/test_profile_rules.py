@@ -338,3 +338,17 @@ def test_sso_session_profile_as_source(sso_portal: List[Dict[str, str]]) -> None
     assert [seen["token"] for seen in sso_portal] == [SSO_ACCESS_TOKEN]
     assert re.search(r"account_id=111111111111", sso_portal[0]["path"])
     assert SSO_ACCESS_TOKEN not in result.stderr and SSO_SECRET not in result.stderr
+
+
+def test_aws_profile_as_source_and_profile_flag_do_not_share_a_cached_session(tmp_path: Path) -> None:
+    """-p deploy -r OTHER replaces deploy's role; AWS_PROFILE=deploy -r OTHER assumes OTHER after it."""
+    write_aws(AWS_PROFILE_CONFIG, BASE_CREDENTIALS)
+    env = {"AWS_PROFILE": "deploy", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    with FakeSts([assume_role_ok()]) as sts:
+        replaced = run_awsrun(["--cache", "-p", "deploy", "-r", OTHER, *child_cmd(0)],
+                              env={**env, "AWS_ENDPOINT_URL_STS": sts.url})
+        assert [r.form["RoleArn"] for r in sts.requests] == [OTHER]
+        after = run_awsrun(["--cache", "-r", OTHER, *child_cmd(0)], env={**env, "AWS_ENDPOINT_URL_STS": sts.url})
+        assert [r.form["RoleArn"] for r in sts.requests] == [OTHER, TARGET, OTHER]
+    assert replaced.returncode == after.returncode == 0, after.stderr
+    assert "reusing" not in after.stderr
