@@ -352,3 +352,25 @@ def test_aws_profile_as_source_and_profile_flag_do_not_share_a_cached_session(tm
         assert [r.form["RoleArn"] for r in sts.requests] == [OTHER, TARGET, OTHER]
     assert replaced.returncode == after.returncode == 0, after.stderr
     assert "reusing" not in after.stderr
+
+
+@pytest.mark.parametrize("config, credentials, argv, words", [
+    pytest.param(f"[profile t]\nrole_arn = {TARGET}\nsource_profile = half\n",
+                 f"[half]\naws_access_key_id = {BASE_KEY_ID}\n", ["-p", "t"],
+                 ["'half'", "no aws_secret_access_key"], id="source-with-half-a-key-pair"),
+    pytest.param(f"[profile me]\nrole_arn = {TARGET}\nsource_profile = me\n", "", ["-p", "me"],
+                 ["'me'", "its own source_profile"], id="self-reference-without-keys"),
+    pytest.param(f"[profile a]\nrole_arn = {TARGET}\nsource_profile = b\n[profile b]\nrole_arn = {OTHER}\nsource_profile = a\n",
+                 "", ["-p", "a"], ["profile loop", "a -> b -> a"], id="loop"),
+    pytest.param(f"[profile t]\nrole_arn = {TARGET}\nsource_profile = half\n",
+                 f"[half]\naws_access_key_id = {BASE_KEY_ID}\n", ["-r", OTHER],
+                 ["'half'", "no aws_secret_access_key"], id="via-AWS_PROFILE"),
+])
+def test_broken_chains_are_one_line_without_sts(config: str, credentials: str, argv: List[str],
+                                                words: List[str]) -> None:
+    write_aws(config, credentials)
+    env = {"AWS_PROFILE": "t"} if argv[0] == "-r" else {}
+    with FakeSts([assume_role_ok()]) as sts:
+        result = run_awsrun(["--no-cache", *argv, *child_cmd(0)], env={**env, **sts_at(sts.url)})
+    assert_one_line_failure(result, *words)
+    assert sts.requests == []
