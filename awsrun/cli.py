@@ -55,8 +55,8 @@ Long-running commands:
                                 expire, for jobs that outlive one role session.
   --expect TIME                 How long COMMAND needs its session: seconds, or 45m,
                                 2h, 1h30m. A cached session with less left is not
-                                used; a session that cannot last that long (longer
-                                than its duration, or chained: one hour) is refused.
+                                used; a role whose session is shorter (its duration;
+                                one hour when chained) is refused, unless --refresh.
 
 Output instead of exec (no COMMAND):
   --export                      Print lines that give the current shell the role's

@@ -73,7 +73,8 @@ MAX_TOKEN_LENGTH = 20000  # STS's limit on WebIdentityToken
 def read_web_identity_token(path: str) -> str:
     """The token in ``path``, checked locally; it is a secret and never shown."""
     try:
-        with open(path, "rb") as stream:
+        # Non-blocking: a FIFO with no writer named in a profile must not hang the run.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as stream:
             data = stream.read(MAX_TOKEN_LENGTH + 2)
     except OSError as exc:
         raise ConfigError(f"cannot read the web identity token file {path}: {exc.strerror or exc}") from None

@@ -374,3 +374,14 @@ def test_broken_chains_are_one_line_without_sts(config: str, credentials: str, a
         result = run_awsrun(["--no-cache", *argv, *child_cmd(0)], env={**env, **sts_at(sts.url)})
     assert_one_line_failure(result, *words)
     assert sts.requests == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_token_file_that_is_a_fifo_without_writer_does_not_hang(tmp_path: Path) -> None:
+    token = write_web_identity(tmp_path)
+    token.unlink()
+    os.mkfifo(token)
+    with FakeSts([web_identity_ok()]) as sts:
+        result = run_awsrun(["--no-cache", "-p", "web", *child_cmd(0)], env=sts_at(sts.url))
+    assert_one_line_failure(result, "token", "empty")
+    assert sts.requests == []
