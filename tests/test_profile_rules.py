@@ -385,3 +385,12 @@ def test_token_file_that_is_a_fifo_without_writer_does_not_hang(tmp_path: Path) 
         result = run_awsrun(["--no-cache", "-p", "web", *child_cmd(0)], env=sts_at(sts.url))
     assert_one_line_failure(result, "token", "empty")
     assert sts.requests == []
+
+
+@pytest.mark.parametrize("flag", ["-v", "--debug", "--dry-run"])
+def test_the_token_is_never_printed(tmp_path: Path, flag: str) -> None:
+    write_web_identity(tmp_path)
+    with FakeSts([error("InvalidIdentityToken")]) as sts:
+        result = run_awsrun(["--no-cache", flag, "-p", "t", *child_cmd(0)], env=sts_at(sts.url))
+    assert "web identity token in" in result.stderr or flag != "-v"
+    assert TOKEN not in result.stdout + result.stderr
