@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from awsrun import validate
+from awsrun import hopchecks, validate
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, InvalidValue, StsError, UsageError
 from awsrun.profiles import ProfileChain, ProfileHop
@@ -121,7 +121,7 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
             except InvalidValue as exc:
                 raise ConfigError(str(exc)) from None
         if first and web_identity:
-            _check_web_identity(settings, profile_hop, mfa_serial, mfa_origin, external_id, external_origin, last)
+            hopchecks.check_web_identity(settings, profile_hop, mfa_serial, mfa_origin, external_id, external_origin, last)
         request = AssumeRoleRequest(
             role_arn=role_arn,
             session_name=session_name,
@@ -141,42 +141,8 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
         hops.append(Hop(label if count > 1 else "role", request, origins))
     if settings.expect and not settings.refresh:
         wanted = f"--expect {settings.shown.get('expect', settings.expect)} (from {settings.sources.get('expect')})"
-        _check_expect(settings.expect, wanted, hops[-1], chained=count > 1)
+        hopchecks.check_expect(settings.expect, wanted, hops[-1], chained=count > 1)
     return hops
-
-
-def _check_expect(expect: int, wanted: str, final: Hop, chained: bool) -> None:
-    """--expect: refuse at once a session that would end before the command does."""
-    if chained and expect > validate.MAX_CHAINED_DURATION:
-        raise ConfigError(
-            f"{wanted} is longer than {final.label} can last: it is assumed with another role's "
-            f"session, and AWS caps such sessions at {validate.MAX_CHAINED_DURATION}s; pass --refresh "
-            "(renews the session while the command runs)"
-        )
-    duration = final.request.duration
-    if expect > duration:
-        raise ConfigError(
-            f"{wanted} is longer than the session's {duration}s (duration from {final.origins['duration']}): "
-            f"raise --duration to at least {expect} (seconds) or pass --refresh (renews the session while the command runs)"
-        )
-
-
-def _check_web_identity(settings: Settings, profile_hop: Optional[ProfileHop], mfa_serial: Optional[str],
-                        mfa_origin: str, external_id: Optional[str], external_origin: str, last: bool) -> None:
-    """What AssumeRoleWithWebIdentity cannot carry is refused before any call."""
-    name = profile_hop.profile if profile_hop else settings.profile
-    unsupported = [(what, origin) for what, origin, value in (
-        ("an MFA device", mfa_origin, mfa_serial), ("an external id", external_origin, external_id),
-        ("session tags", settings.sources.get("tag"), last and settings.tags),
-        ("transitive tags", settings.sources.get("transitive-tag"), last and settings.transitive_tags),
-        ("a source identity", settings.sources.get("source-identity"), last and settings.source_identity),
-    ) if value]
-    if unsupported:
-        what, origin = unsupported[0]
-        raise ConfigError(
-            f"profile {name!r} is assumed with web identity, which cannot carry {what} "
-            f"(from {origin}): chain another role after it with --role to use it"
-        )
 
 
 class Prepared(NamedTuple):

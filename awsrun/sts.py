@@ -12,8 +12,9 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from awsrun import __version__
 from awsrun.credentials import Credentials, mask
 from awsrun.errors import ConfigError, NoSourceCredentials, StsError
+from awsrun.webidentity import read_web_identity_token
 
-__all__ = ["AssumeRoleRequest", "Source", "assume_role", "get_session_token", "read_web_identity_token"]
+__all__ = ["AssumeRoleRequest", "Source", "assume_role", "get_session_token"]
 
 _BAD_KEYS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "IncompleteSignature", "InvalidAccessKeyId", "AuthFailure"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
@@ -65,29 +66,6 @@ class AssumeRoleRequest(NamedTuple):
         if self.policy_arns:
             params["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
         return params
-
-
-MAX_TOKEN_LENGTH = 20000  # STS's limit on WebIdentityToken
-
-
-def read_web_identity_token(path: str) -> str:
-    """The token in ``path``, checked locally; it is a secret and never shown."""
-    try:
-        # Non-blocking: a FIFO with no writer named in a profile must not hang the run.
-        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as stream:
-            data = stream.read(MAX_TOKEN_LENGTH + 2)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the web identity token file {path}: {exc.strerror or exc}") from None
-    try:
-        token = data.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise ConfigError(f"the web identity token file {path} does not hold a token (not ASCII text)") from None
-    if not token:
-        raise ConfigError(f"the web identity token file {path} is empty")
-    if len(token) > MAX_TOKEN_LENGTH or any(not 32 < ord(char) < 127 for char in token):
-        raise ConfigError(f"the web identity token file {path} does not hold a token "
-                          f"(one line of at most {MAX_TOKEN_LENGTH} printable characters)")
-    return token
 
 
 class Source:
