@@ -84,6 +84,8 @@ def cache_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials
         "version": 1,
         "source": source_fingerprint(environ, dotenv_credentials),
         "profile": settings.profile,
+        # -p P --role X replaces P's role; AWS_PROFILE=P --role X assumes X after it.
+        "profile_is_source": settings.profile_is_source,
         "roles": [[role.partition, role.account, role.path_and_name] for role in settings.roles],
         "session_name": [settings.session_name, settings.given("session-name")],
         "duration": [settings.duration, settings.given("duration")],

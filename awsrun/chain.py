@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from awsrun import validate
+from awsrun import hopchecks, validate
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, InvalidValue, StsError, UsageError
 from awsrun.profiles import ProfileChain, ProfileHop
@@ -62,13 +62,17 @@ def _pick(name: str, settings: Settings, flag_value: Any, profile_hop: Optional[
 def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> List[Hop]:
     """The roles to assume in order; the last hop's session is what the command gets."""
     profile_hops: List[Optional[ProfileHop]] = list(chain.hops) if chain else []
+    web_identity = chain.source.token_file if chain and chain.source.web_identity else None
     roles: List[Tuple[str, str]] = []
     if settings.roles:
         # --role takes the place of the named profile's own role_arn; its sources stay below
         # it. Of the profile's values only the MFA device (the person's, not the role's) carries
-        # over to the first --role; so does a source-only profile's device.
+        # over to the first --role; so does a source-only profile's device. A profile that is
+        # the source (AWS_PROFILE with --role, as in the AWS CLI) keeps its role, and so does a
+        # web identity profile: its token is for that role only.
         device: Optional[str] = None
-        if chain and chain.hops and chain.hops[-1].profile == settings.profile:
+        keeps_role = settings.profile_is_source or (web_identity is not None and len(profile_hops) == 1)
+        if chain and chain.hops and chain.hops[-1].profile == settings.profile and not keeps_role:
             device = profile_hops.pop().mfa_serial  # type: ignore[union-attr]
         elif chain and not chain.hops:
             device = chain.source.mfa_serial
@@ -78,11 +82,6 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
         profile_hops += [taken_over] + [None] * (len(settings.roles) - 1)
     else:
         roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
-    if not roles and chain is not None and chain.source.web_identity:
-        raise UsageError(
-            f"profile {settings.profile!r} gets its credentials by web identity (botocore assumes its role_arn "
-            "with the token): name the role awsrun should assume with --role ARN"
-        )
     if not roles and chain is not None:
         raise UsageError(
             f"profile {settings.profile!r} has no role_arn: pass --role ARN to assume a role with its credentials"
@@ -121,6 +120,8 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
                 validate.chained_duration(duration, f"{label} (duration from {duration_origin})")
             except InvalidValue as exc:
                 raise ConfigError(str(exc)) from None
+        if first and web_identity:
+            hopchecks.check_web_identity(settings, profile_hop, mfa_serial, mfa_origin, external_id, external_origin, last)
         request = AssumeRoleRequest(
             role_arn=role_arn,
             session_name=session_name,
@@ -133,10 +134,14 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
             transitive_tags=settings.transitive_tags if last else (),
             policy=settings.policy if last else None,
             policy_arns=settings.policy_arns if last else (),
+            web_identity_token_file=web_identity if first else None,
         )
         origins = {"role": role_origin, "session-name": session_origin, "duration": duration_origin,
                    "external-id": external_origin, "mfa-serial": mfa_origin}
         hops.append(Hop(label if count > 1 else "role", request, origins))
+    if settings.expect and not settings.refresh:
+        wanted = f"--expect {settings.shown.get('expect', settings.expect)} (from {settings.sources.get('expect')})"
+        hopchecks.check_expect(settings.expect, wanted, hops[-1], chained=count > 1)
     return hops
 
 
@@ -175,6 +180,7 @@ def prepare(
             profile=None if spec.credential_source else spec.profile,
             keys=profiles.own_keys(known[spec.profile]) if spec.own_keys and spec.profile else None,
             provider=profiles.CREDENTIAL_SOURCES.get(spec.credential_source or ""),
+            web_identity=spec.token_file if spec.web_identity else None,
         )
     if not region:
         configured = chain.region if chain else source.configured_region()

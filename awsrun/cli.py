@@ -17,6 +17,9 @@ Role session:
                                 external_id, duration_seconds, role_session_name and
                                 region to use; options given here override them. A
                                 profile without role_arn is the source for --role.
+                                With neither this nor a role: $AWS_PROFILE, then
+                                $AWS_DEFAULT_PROFILE, as for the AWS CLI. With only
+                                roles, that profile is their source, own role and all.
   --mfa-serial ARN              MFA device for the first role (default: the profile's
                                 mfa_serial).
   --mfa-code CODE               The 6-digit MFA code. Without it, awsrun asks on the
@@ -52,6 +55,10 @@ Long-running commands:
                                 credentials from a local endpoint (the container-
                                 credentials protocol SDKs speak), renewed before they
                                 expire, for jobs that outlive one role session.
+  --expect TIME                 How long COMMAND needs its session: seconds, or 45m,
+                                2h, 1h30m. A cached session with less left is not
+                                used; a role whose session is shorter (its duration;
+                                one hour when chained) is refused, unless --refresh.
 
 One command under many roles:
   --each-role ARN               Run COMMAND once per role, as a child, instead of exec;

@@ -32,8 +32,11 @@ class SourceSpec(NamedTuple):
     """Where the first hop's credentials come from.
 
     ``profile``: botocore loads that profile's own credentials (keys, SSO, process, web
-    identity); ``own_keys``: the profile names itself as source_profile, so its static keys;
+    identity); ``own_keys``: its static keys, handed over as they are (the profile names itself
+    as source_profile, or is a source whose keys end the chain before its other settings);
     ``credential_source``: one of CREDENTIAL_SOURCES. All None: botocore's default chain.
+    ``web_identity``: ``profile`` has role_arn and web_identity_token_file; its role is the
+    first hop, assumed by awsrun with AssumeRoleWithWebIdentity and the token in ``token_file``.
     """
 
     profile: Optional[str] = None
@@ -41,6 +44,7 @@ class SourceSpec(NamedTuple):
     credential_source: Optional[str] = None
     web_identity: bool = False
     mfa_serial: Optional[str] = None  # a source-only profile's own MFA device, for --role
+    token_file: Optional[str] = None  # web identity: the first hop is assumed with this token
 
 
 class ProfileChain(NamedTuple):
@@ -75,7 +79,12 @@ def _checked_profile(name: str, profile: Any) -> Mapping[str, Any]:
 
 
 def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChain:
-    """Walk source_profile links from ``name`` down to where credentials come from."""
+    """Walk source_profile links from ``name`` down to where credentials come from.
+
+    The rules every AWS SDK shares: a profile with role_arn and web_identity_token_file is
+    assumed with its token (its source_profile is not read); a source profile with static
+    keys ends the chain with those keys (its own role_arn is not followed).
+    """
     hops: List[ProfileHop] = []
     visited: List[str] = []
     current = name
@@ -90,16 +99,25 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChai
         profile = _checked_profile(current, profiles[current])
         source_profile = profile.get("source_profile")
         credential_source = profile.get("credential_source")
+        if current != name and _has_static_keys(current, profile):
+            # botocore would assume this profile's own role_arn (or use its SSO or web identity)
+            # if asked for it by name: its keys are handed over instead.
+            return ProfileChain(SourceSpec(profile=current, own_keys=bool(set(profile) & _BEYOND_KEYS)),
+                                tuple(hops), region)
         if "role_arn" not in profile:
+            _has_static_keys(current, profile)  # half a key pair is refused here, not by botocore
             if not any(profile.get(key) for key in _CREDENTIAL_KEYS):
                 raise ConfigError(f"profile {current!r} has neither role_arn nor credentials")
             own_device = profile.get("mfa_serial") if current == name else None
             return ProfileChain(SourceSpec(profile=current, mfa_serial=own_device), tuple(hops), region)
+        if profile.get("web_identity_token_file"):
+            hops.insert(0, _hop(current, profile))
+            return ProfileChain(
+                SourceSpec(profile=current, web_identity=True, token_file=profile["web_identity_token_file"]),
+                tuple(hops), region)
         if source_profile and credential_source:
             raise ConfigError(f"profile {current!r} sets both source_profile and credential_source; keep one")
         if not source_profile and not credential_source:
-            if profile.get("web_identity_token_file"):  # botocore assumes this one itself
-                return ProfileChain(SourceSpec(profile=current, web_identity=True), tuple(hops), region)
             raise ConfigError(f"profile {current!r} has role_arn but neither source_profile nor credential_source")
         hops.insert(0, _hop(current, profile))
         if credential_source:
@@ -110,14 +128,28 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChai
                 )
             return ProfileChain(SourceSpec(credential_source=credential_source), tuple(hops), region)
         if source_profile == current:
-            if not profile.get("aws_access_key_id"):
+            if not _has_static_keys(current, profile):
                 raise ConfigError(f"profile {current!r} is its own source_profile but has no aws_access_key_id")
             return ProfileChain(SourceSpec(profile=current, own_keys=True), tuple(hops), region)
         current = source_profile
 
 
+# Keys through which botocore, asked for a profile by name, would not simply use its static keys.
+_BEYOND_KEYS = frozenset({"role_arn", "source_profile", "credential_source", "web_identity_token_file",
+                          "credential_process", "sso_session", "sso_start_url", "login_session"})
+
+
+def _has_static_keys(name: str, profile: Mapping[str, Any]) -> bool:
+    """Whether the profile holds static keys (botocore: either key makes it so); both or neither."""
+    present = [key for key in ("aws_access_key_id", "aws_secret_access_key") if profile.get(key)]
+    if len(present) == 1:
+        missing = ({"aws_access_key_id", "aws_secret_access_key"} - set(present)).pop()
+        raise ConfigError(f"profile {name!r} has {present[0]} but no {missing}")
+    return bool(present)
+
+
 def own_keys(profile: Mapping[str, Any]) -> Dict[str, Optional[str]]:
-    """The static keys of a profile that is its own source_profile."""
+    """The static keys of a profile that is its own source_profile, or a source with keys."""
     return {
         "AWS_ACCESS_KEY_ID": profile.get("aws_access_key_id"),
         "AWS_SECRET_ACCESS_KEY": profile.get("aws_secret_access_key"),

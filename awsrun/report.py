@@ -12,7 +12,7 @@ __all__ = ["Result", "exit_status", "summary_lines", "junit_xml", "json_report",
 
 # What xargs returns when one or more invocations failed.
 SOME_FAILED = 123
-AWSRUN_FAILED = 125
+OWN_FAILURE = 125
 
 # XML 1.0 allows only tab, newline and carriage return below 0x20, no surrogates, no U+FFFE/FFFF.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -61,8 +61,8 @@ def exit_status(results: Sequence[Result], single: bool) -> int:
     """0 when every run exited 0; 125 when awsrun failed for any; else 123. One role: its own status."""
     if single and results and results[0].status is not None:
         return results[0].status
-    if any(result.reason and result.status == AWSRUN_FAILED for result in results):
-        return AWSRUN_FAILED
+    if any(result.reason and result.status == OWN_FAILURE for result in results):
+        return OWN_FAILURE
     if all(result.passed for result in results):
         return 0
     return SOME_FAILED

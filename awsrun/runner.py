@@ -38,7 +38,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         for warning in unknown_variables(args, environ, files.values, files.origin):
             console.warn(warning)
     console.debug = settings_module.wants_debug(args, environ, files)
-    config = settings_module.resolve(args, environ, files)
+    config = _with_aws_profile(settings_module.resolve(args, environ, files), environ, files)
     console.debug, console.quiet = config.debug, config.quiet
     if config.verbose:
         for line in config.explain():
@@ -94,8 +94,12 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
 
     store = open_cache(environ, console.warn) if config.use_cache else None
     key = cache_key(config, environ, dotenv_credentials, region) if store else ""
-    entry = cached(store, key, config.min_ttl, config.fresh, lambda: Entry(session.assume(), session.plan().region))
+    # --expect: a cached session must have that long left (--refresh renews it instead).
+    min_ttl = config.min_ttl if config.refresh else max(config.min_ttl, config.expect or 0)
+    entry = cached(store, key, min_ttl, config.fresh, lambda: Entry(session.assume(), session.plan().region))
     credentials = entry.credentials
+    if config.expect and not config.refresh:
+        _check_left(credentials.expiration, config)
     origin = "assumed" if session.assumed else "reusing cached session of"
     console.say(f"{origin} {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
     if config.mode != "exec":
@@ -217,6 +221,47 @@ def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles, issued: boo
     if any(environ.get(key) for key in selectors):
         return {}
     return {key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)}
+
+
+def _check_left(expiration: Any, config: Settings) -> None:
+    """--expect: STS may still issue less than was asked (a role's own limits, a clock)."""
+    from datetime import datetime, timedelta, timezone
+
+    from awsrun.credentials import iso8601
+
+    if expiration - datetime.now(timezone.utc) < timedelta(seconds=config.expect or 0):
+        raise ConfigError(
+            f"the session expires at {iso8601(expiration)}, sooner than --expect {config.shown['expect']} "
+            f"(from {config.sources['expect']}) allows; pass --refresh (renews the session while the command runs)"
+        )
+
+
+def _with_aws_profile(config: Settings, environ: Mapping[str, str], files: EnvFiles) -> Settings:
+    """AWS_PROFILE (then AWS_DEFAULT_PROFILE; else the .env's AWS_PROFILE) as the AWS CLI reads it.
+
+    With no --profile and no --role it names the profile. With --role it is the source the
+    roles are assumed from, its own role_arn chain included, unless static keys in the
+    environment or .env come first, as they do in botocore's chain.
+    """
+    if config.profile:
+        return config
+    from awsrun import environment
+
+    issued = environment.holds_issued_credentials(environ)
+    name = next((key for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if environ.get(key)), None)
+    if name:
+        selected, origin = environ[name], f"${name}"
+    else:
+        dotenv = _dotenv_credentials(environ, files, issued)
+        if not dotenv.get("AWS_PROFILE"):
+            return config
+        selected, origin = dotenv["AWS_PROFILE"], f"AWS_PROFILE in {files.origin['AWS_PROFILE']}"
+    if config.roles:
+        keys_in_env = bool(environ.get("AWS_ACCESS_KEY_ID")) and not issued
+        if keys_in_env or (not name and files.values.get("AWS_ACCESS_KEY_ID")):
+            return config
+    return config._replace(profile=selected, profile_is_source=bool(config.roles),
+                           sources={**config.sources, "profile": origin}, shown={**config.shown, "profile": selected})
 
 
 def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str]:

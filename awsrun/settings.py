@@ -60,6 +60,10 @@ class Settings(NamedTuple):
     debug: bool
     sources: Dict[str, str]
     shown: Dict[str, str]
+    expect: Optional[int] = None  # seconds the command needs its session for (--expect)
+    # The profile came from AWS_PROFILE while --role was given: as in the AWS CLI, its whole
+    # chain (its own role included) is the source the roles are assumed from.
+    profile_is_source: bool = False
 
     def __repr__(self) -> str:
         # The sensitive values are shown as --verbose shows them: masked.
@@ -198,6 +202,7 @@ def resolve(
         debug=raw["debug"],
         sources=sources,
         shown={name: _show(name, raw[name]) for name in sources},
+        expect=validate.expect(raw["expect"]) if raw["expect"] else None,
     )
     if settings.refresh and settings.mode != "exec":
         raise UsageError(f"--refresh runs a command and does not go with --{settings.mode}")

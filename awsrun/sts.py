@@ -12,12 +12,14 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from awsrun import __version__
 from awsrun.credentials import Credentials, mask
 from awsrun.errors import ConfigError, NoSourceCredentials, StsError
+from awsrun.webidentity import read_web_identity_token
 
 __all__ = ["AssumeRoleRequest", "Source", "assume_role", "get_session_token"]
 
 _BAD_KEYS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "IncompleteSignature", "InvalidAccessKeyId", "AuthFailure"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
 _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "SlowDown"}
+_BAD_TOKEN = {"InvalidIdentityToken", "IDPRejectedClaim", "IDPCommunicationError"}
 _BAD_POLICY = {"MalformedPolicyDocument", "PackedPolicyTooLarge"}
 
 
@@ -34,6 +36,7 @@ class AssumeRoleRequest(NamedTuple):
     policy: Optional[str] = None
     policy_arns: Tuple[str, ...] = ()
     mfa_serial: Optional[str] = None
+    web_identity_token_file: Optional[str] = None  # set: AssumeRoleWithWebIdentity with this file's token
 
     def params(self, token_code: Optional[str] = None) -> Dict[str, Any]:
         params: Dict[str, Any] = {
@@ -54,6 +57,16 @@ class AssumeRoleRequest(NamedTuple):
         params.update({key: value for key, value in optional.items() if value})
         return params
 
+    def web_identity_params(self, token: str) -> Dict[str, Any]:
+        """AssumeRoleWithWebIdentity takes no tags, external id, MFA or source identity."""
+        params: Dict[str, Any] = {"RoleArn": self.role_arn, "RoleSessionName": self.session_name,
+                                  "DurationSeconds": self.duration, "WebIdentityToken": token}
+        if self.policy:
+            params["Policy"] = self.policy
+        if self.policy_arns:
+            params["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
+        return params
+
 
 class Source:
     """The source credentials, found by botocore's own chain.
@@ -70,6 +83,7 @@ class Source:
             raise ConfigError(".env holds only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         self._session = self._new_session(dotenv_credentials.get("AWS_PROFILE"))
         self._provider: Optional[str] = None
+        self._web_identity: Optional[str] = None
         self._issued_role = issued_role
         if issued_role:  # the environment's keys are awsrun's own session, not a source
             self._session.get_component("credential_provider").remove("env")
@@ -91,13 +105,15 @@ class Source:
         return self._guard(lambda: self._session.full_config.get("profiles", {}))
 
     def use(self, profile: Optional[str] = None, keys: Optional[Mapping[str, Optional[str]]] = None,
-            provider: Optional[str] = None) -> None:
+            provider: Optional[str] = None, web_identity: Optional[str] = None) -> None:
         """Take the credentials of ``profile`` (as botocore resolves it), static ``keys``, or
-        the named provider of botocore's chain ('env', 'container-role', 'iam-role')."""
+        the named provider of botocore's chain ('env', 'container-role', 'iam-role'); with
+        ``web_identity`` (a token file) no credentials: the first hop is an unsigned call."""
         self._session = self._new_session(profile)
         if self._issued_role:
             self._session.get_component("credential_provider").remove("env")
         self._provider = provider
+        self._web_identity = web_identity
         if keys:
             self._session.set_credentials(
                 keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"], keys.get("AWS_SESSION_TOKEN")
@@ -119,6 +135,9 @@ class Source:
 
     def describe(self) -> str:
         """How the source credentials were found and their masked key id."""
+        if self._web_identity:
+            read_web_identity_token(self._web_identity)  # a missing or empty file is said before STS
+            return f"web identity token in {self._web_identity}"
         credentials = self._guard(self._credentials)
         if credentials is None:
             raise self._none_found()
@@ -130,6 +149,7 @@ class Source:
         """An STS client signing with the source credentials, or with ``credentials`` (a chain).
 
         ``max_pool_connections``: how many threads may share the client (--each-role)."""
+        from botocore import UNSIGNED
         from botocore.config import Config
 
         config = Config(
@@ -139,6 +159,8 @@ class Source:
             max_pool_connections=max_pool_connections,
             user_agent_extra=f"awsrun/{__version__}",
         )
+        if credentials is None and self._web_identity:  # the token is the proof: nothing to sign with
+            config = config.merge(Config(signature_version=UNSIGNED))
         keys: Dict[str, Any] = {}
         if credentials is not None:
             keys = {
@@ -167,12 +189,17 @@ class Source:
         return NoSourceCredentials()
 
     def _guard(self, call: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, NoCredentialsError, ProfileNotFound
+        from botocore.exceptions import BotoCoreError, MissingDependencyException, NoCredentialsError, ProfileNotFound
 
         try:
             return call()
         except NoCredentialsError:
             raise self._none_found() from None
+        except MissingDependencyException:  # today only `aws login` sessions (login_session) need it
+            raise ConfigError(
+                "the source credentials (an `aws login` session: login_session) need botocore's CRT extra: "
+                "pip install 'awsrun[login]' (or 'botocore[crt]>=1.41')"
+            ) from None
         except ProfileNotFound as exc:
             raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
         except BotoCoreError as exc:
@@ -189,14 +216,22 @@ def _sts_loader(session: Any) -> Any:
 
     Before loading a model, botocore's loader lists every service it could load, walking
     the ~400 folders of its data (twice, once per file type): a fifth of a cold run. awsrun
-    only ever loads STS. The loader still searches the same paths, AWS_DATA_PATH included.
+    itself only loads STS; the services a source provider needs (SSO) are listed as before.
+    The loader still searches the same paths, AWS_DATA_PATH included.
     """
     from botocore.exceptions import BotoCoreError
     from botocore.loaders import Loader
 
     class StsLoader(Loader):
+        _wanted = "sts"
+
+        def load_service_model(self, service_name: str, type_name: str, api_version: Optional[str] = None) -> Any:
+            self._wanted = service_name
+            return super().load_service_model(service_name, type_name, api_version)
+
         def list_available_services(self, type_name: str) -> list:
-            return ["sts"]
+            # Source providers load their own services (SSO: sso, sso-oidc; aws login: signin).
+            return ["sts"] if self._wanted == "sts" else super().list_available_services(type_name)
 
     try:
         data_path = session.get_config_variable("data_path")
@@ -219,7 +254,11 @@ def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[st
 
     endpoint = client.meta.endpoint_url
     try:
-        response = client.assume_role(**request.params(token_code))
+        if request.web_identity_token_file:
+            token = read_web_identity_token(request.web_identity_token_file)
+            response = client.assume_role_with_web_identity(**request.web_identity_params(token))
+        else:
+            response = client.assume_role(**request.params(token_code))
     except ClientError as exc:
         raise _explain(exc.response, request, client.meta.region_name) from None
     except NoCredentialsError:
@@ -275,6 +314,9 @@ def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: st
     attempts = metadata.get("RetryAttempts", 0) + 1
     status = metadata.get("HTTPStatusCode", 0)
     role = request.role_arn
+    if request.web_identity_token_file and code in _BAD_TOKEN | _EXPIRED:
+        return StsError(f"STS rejected the web identity token in {request.web_identity_token_file} "
+                        f"for {role} ({code}: {message})")
     if code == "AccessDenied" and "MultiFactorAuthentication" in message:
         return StsError(f"STS refused the MFA code for {request.mfa_serial} (wrong, expired or already used)", code="MfaRejected")
     if code == "AccessDenied":

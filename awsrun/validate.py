@@ -33,6 +33,8 @@ __all__ = [
     "chained_duration",
     "output_format",
     "min_ttl",
+    "parse_seconds",
+    "expect",
 ]
 
 # Region names of each partition, as botocore's partitions.json describes them. Kept here
@@ -297,4 +299,24 @@ def min_ttl(value: str) -> int:
     seconds = seconds_of(value)
     if seconds is None or not 0 <= seconds <= 43200:
         raise InvalidValue("minimum time to live", value, f"expected 0 to 12h (43200 seconds): {DURATION_FORMS}")
+    return seconds
+
+
+_SPAN = re.compile(r"(?:([0-9]{1,5})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,6})s?)?", re.ASCII)
+
+
+def parse_seconds(text: str) -> Optional[int]:
+    """``2700``, ``45m``, ``2h``, ``1h30m`` or ``90s`` as seconds; None when it is none of those."""
+    match = _SPAN.fullmatch(text.strip().lower())
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (int(part or "0") for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def expect(value: str) -> int:
+    """How long the command needs its session: 1 second to 12 hours (the longest session)."""
+    seconds = parse_seconds(value)
+    if seconds is None or not 1 <= seconds <= 43200:
+        raise InvalidValue("expected run time (--expect)", value, "expected a time from 1s to 12h: seconds, or e.g. 45m, 2h, 1h30m")
     return seconds

@@ -118,8 +118,9 @@ RESOLVE_OK = [
         {"web": {"role_arn": JUMP, "web_identity_token_file": "/var/run/token"},
          "t": {"role_arn": TARGET, "source_profile": "web"}},
         "t",
-        ProfileChain(SourceSpec(profile="web", web_identity=True), (ProfileHop("t", TARGET),), None),
-        id="web-identity-leaf-left-to-botocore",
+        ProfileChain(SourceSpec(profile="web", web_identity=True, token_file="/var/run/token"),
+                     (ProfileHop("web", JUMP), ProfileHop("t", TARGET)), None),
+        id="web-identity-leaf-assumed-by-awsrun",
     ),
     *[
         pytest.param(
