@@ -33,7 +33,6 @@ __all__ = [
     "chained_duration",
     "output_format",
     "min_ttl",
-    "parse_seconds",
     "expect",
 ]
 
@@ -302,21 +301,9 @@ def min_ttl(value: str) -> int:
     return seconds
 
 
-_SPAN = re.compile(r"(?:([0-9]{1,5})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,6})s?)?", re.ASCII)
-
-
-def parse_seconds(text: str) -> Optional[int]:
-    """``2700``, ``45m``, ``2h``, ``1h30m`` or ``90s`` as seconds; None when it is none of those."""
-    match = _SPAN.fullmatch(text.strip().lower())
-    if not match or not any(match.groups()):
-        return None
-    hours, minutes, seconds = (int(part or "0") for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
-
-
 def expect(value: str) -> int:
     """How long the command needs its session: 1 second to 12 hours (the longest session)."""
-    seconds = parse_seconds(value)
+    seconds = seconds_of(value)
     if seconds is None or not 1 <= seconds <= 43200:
-        raise InvalidValue("expected run time (--expect)", value, "expected a time from 1s to 12h: seconds, or e.g. 45m, 2h, 1h30m")
+        raise InvalidValue("expected run time (--expect)", value, f"expected 1s to 12h: {DURATION_FORMS}")
     return seconds

@@ -97,7 +97,7 @@ def test_bad_duration_is_one_line_naming_the_forms() -> None:
         ("--mfacode=123456", "unknown option --mfacode (did you mean --mfa-code?)"),
         ("--sesion-name=x", "unknown option --sesion-name (did you mean --session-name?)"),
         ("--frobnicate", "unknown option --frobnicate (see"),
-        ("--ex", "option --ex is ambiguous: --export, --external-id"),
+        ("--ex", "option --ex is ambiguous: --expect, --export, --external-id"),
     ],
 )
 def test_unknown_option_is_refused_with_the_closest_one(option: str, message: str) -> None:
