@@ -97,6 +97,7 @@ from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, T
 
 from awsrun import __version__
 from awsrun.errors import AwsrunError, ExitStatus, Terminated, UsageError
+from awsrun.text import safe_text
 
 # Modules beyond these are imported where they are first needed: --help, --version and
 # every local check must answer at the cost of starting Python, and a cache hit close to it.
@@ -204,7 +205,12 @@ def _usage_problem(exc: Any) -> str:
 
 
 class Console:
-    """awsrun's voice on stderr, and whether --debug and --quiet are on yet."""
+    """awsrun's voice on stderr, and whether --debug and --quiet are on yet.
+
+    Every line passes through safe_text here, the one choke point: what awsrun says quotes
+    STS, profiles, .env files and file names, and none of them may move the cursor, forge
+    a line or show a URL's password.
+    """
 
     def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO) -> None:
         self.out, self.err = out, err
@@ -214,15 +220,16 @@ class Console:
 
     def say(self, message: str) -> None:
         if not self.quiet:
-            print(f"{PROG}: {message}", file=self.err)
+            print(f"{PROG}: {safe_text(message)}", file=self.err)
 
     def warn(self, message: str) -> None:
         """Warnings show even with --quiet: they say something went differently than asked."""
-        print(f"{PROG}: warning: {message}", file=self.err)
+        print(f"{PROG}: warning: {safe_text(message)}", file=self.err)
 
     def fail(self, message: str) -> None:
         if self.debug:
             import traceback
 
-            traceback.print_exc(file=self.err)
-        print(f"{PROG}: {message}", file=self.err)
+            for line in traceback.format_exc().splitlines():
+                print(safe_text(line), file=self.err)
+        print(f"{PROG}: {safe_text(message)}", file=self.err)

@@ -232,19 +232,23 @@ def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str
 
     from awsrun import environment
     from awsrun.credentials import Credentials
+    from awsrun.text import safe_text
+
+    def line(text: str) -> None:  # values from .env and profiles: shown inert, one line each
+        print(safe_text(text), file=out)
 
     for hop in hops:
         r = hop.request
         mfa = f" with MFA {r.mfa_serial}" if r.mfa_serial else ""
-        print(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}", file=out)
+        line(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}")
     expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
     placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
     child = environment.child_environment(base, placeholder, region, block)
     for name in sorted(set(base) - set(child)):
-        print(f"remove {name}", file=out)
+        line(f"remove {name}")
     for name, value in child.items():
         if base.get(name) != value:
-            print(f"set {name}={value}", file=out)
+            line(f"set {name}={value}")
     import shlex
 
-    print("exec " + shlex.join(command), file=out)
+    line("exec " + shlex.join(command))
