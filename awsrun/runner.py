@@ -60,7 +60,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
 
     from awsrun.cache import Entry, cached, open_cache
-    from awsrun.cachekey import cache_key
+    from awsrun.cachekey import plan_key
     from awsrun.credentials import iso8601
 
     session = _RoleSession(config, dotenv_credentials, issued, region, region_source, console)
@@ -71,8 +71,10 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         return ExitStatus.OK
 
     store = open_cache(environ, console.warn) if config.use_cache else None
-    key = cache_key(config, environ, dotenv_credentials, region) if store else ""
-    entry = cached(store, key, config.min_ttl, config.fresh, lambda: Entry(session.assume(), session.plan().region))
+    planned = plan_key(config, environ, dotenv_credentials, region) if store else None
+    session.cache = (store, planned) if planned else None
+    entry = cached(store if planned else None, planned.key if planned else "", _min_ttl(config, planned),
+                   config.fresh, lambda: Entry(session.assume(), session.plan().region))
     credentials = entry.credentials
     origin = "assumed" if session.assumed else "reusing cached session of"
     console.say(f"{origin} {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
@@ -113,24 +115,50 @@ class _RoleSession:
         self._plan: Any = None
         self._mfa_session: Any = None
         self.assumed = 0
+        self.cache: Any = None  # (Cache, cachekey.KeyPlan) when the cache is in use
 
     def plan(self) -> Any:
         if self._plan is None:
             from awsrun import chain
 
             say = self.console.say if self.config.verbose else None
-            self._plan = chain.prepare(self.config, *self._prepare_args, say)
+            self._plan = chain.prepare(self.config, *self._prepare_args, say, mfa_ready=self._cached_mfa() is not None)
         return self._plan
 
+    def _cached_mfa(self) -> Any:
+        """The cached MFA session of the first hop's device, if one is fit to assume from."""
+        if self.cache is None or self.config.fresh or not self.cache[1].mfa_key:
+            return None
+        store, planned = self.cache
+        hit = store.get(planned.mfa_key, MFA_SESSION_MIN_TTL)
+        return hit.credentials if hit else None
+
     def mfa_start(self) -> Any:
-        """With --refresh and MFA on the first hop, the session renewals assume from."""
+        """With MFA on the first hop, the MFA session (GetSessionToken) to assume from: kept in
+        the cache, so that one code serves every role behind the device (an IAM user's long-term
+        keys only: STS issues no such session to a temporary source); with --refresh always,
+        so that renewals ask no code."""
         plan, config = self.plan(), self.config
         serial = plan.hops[0].request.mfa_serial
-        if config.refresh and serial and self._mfa_session is None:
-            from awsrun.chain import mfa_session
+        if not serial or self._mfa_session is not None:
+            return self._mfa_session
+        from awsrun.chain import mfa_session
 
-            self._mfa_session = mfa_session(plan.source, serial, plan.region, _timeouts(config),
-                                            config.mfa_code, mfa_prompt, self.console.warn)
+        def new() -> Any:
+            return mfa_session(plan.source, serial, plan.region, _timeouts(config),
+                               config.mfa_code, mfa_prompt, self.console.warn)
+
+        if self.cache is not None and self.cache[1].mfa_serial == serial:
+            from awsrun.cache import Entry, cached
+
+            store, planned = self.cache
+            self._mfa_session = self._cached_mfa()
+            if self._mfa_session is None and plan.source.long_term():
+                entry = cached(store, planned.mfa_key, MFA_SESSION_MIN_TTL, config.fresh,
+                               lambda: Entry(new(), plan.region))
+                self._mfa_session = entry.credentials
+        if self._mfa_session is None and config.refresh:
+            self._mfa_session = new()
         return self._mfa_session
 
     def assume(self) -> Any:
@@ -143,6 +171,18 @@ class _RoleSession:
                                  mfa_prompt, self.console.warn, start=start)
         self.assumed += 1
         return credentials
+
+
+# A cached MFA session is assumed from only while this much of it is left.
+MFA_SESSION_MIN_TTL = 900
+
+
+def _min_ttl(config: Settings, planned: Any) -> int:
+    """--min-ttl as given; by default at most half the session's life, so a session is
+    reused for at least half of it (with -d 900, a default of 900 would never reuse)."""
+    if config.given("min-ttl") or planned is None:
+        return config.min_ttl
+    return min(config.min_ttl, planned.duration // 2)
 
 
 def _timeouts(config: Settings) -> tuple:

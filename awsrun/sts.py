@@ -125,6 +125,12 @@ class Source:
         frozen = self._guard(credentials.get_frozen_credentials)
         return f"{credentials.method} ({mask(frozen.access_key)})"
 
+    def long_term(self) -> bool:
+        """Whether the source is long-term keys (an IAM user's), the only kind STS gives an
+        MFA session (GetSessionToken) to."""
+        credentials = self._guard(self._credentials)
+        return credentials is not None and not self._guard(credentials.get_frozen_credentials).token
+
     def client(self, region: str, connect_timeout: float, read_timeout: float,
                credentials: Optional[Credentials] = None) -> Any:
         """An STS client signing with the source credentials, or with ``credentials`` (a chain)."""
