@@ -154,8 +154,9 @@ class _RoleSession:
             store, planned = self.cache
             self._mfa_session = self._cached_mfa()
             if self._mfa_session is None and plan.source.long_term():
+                # An entry names whose session it holds; GetSessionToken's has no ARN of its own.
                 entry = cached(store, planned.mfa_key, MFA_SESSION_MIN_TTL, config.fresh,
-                               lambda: Entry(new(), plan.region))
+                               lambda: Entry(new()._replace(assumed_role_arn=f"MFA session of {serial}"), plan.region))
                 self._mfa_session = entry.credentials
         if self._mfa_session is None and config.refresh:
             self._mfa_session = new()
