@@ -133,34 +133,53 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
              region_hint: Optional[str]) -> Optional[KeyPlan]:
     """The key of the session this run would get, or None where the chain cannot be
     resolved here (the run then goes without the cache, and fails or succeeds on its own)."""
-    from awsrun import chain, configfiles, profiles, validate
+    from awsrun import configfiles, validate
     from awsrun.errors import AwsrunError
 
     try:
         files = configfiles.read(environ)
         active = (dotenv_credentials.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE")
                   or environ.get("AWS_PROFILE") or "default")
-        resolved = profiles.resolve(files.profiles, settings.profile) if settings.profile else None
-        region = region_hint
-        if not region:
-            configured = resolved.region if resolved else files.profiles.get(active, {}).get("region")
-            region = configured if isinstance(configured, str) and configured else DEFAULT_REGION
-        hops = chain.plan(settings, resolved, validate.region_partition(region))
+        if settings.profile:
+            planned = _profile_hops(settings, files, region_hint)
+        else:
+            configured = files.profiles.get(active, {}).get("region")
+            region = region_hint or (configured if isinstance(configured, str) and configured else DEFAULT_REGION)
+            planned = _flag_hops(settings, region, validate.region_partition(region))
     except (AwsrunError, ValueError, OSError):  # the run will say what is wrong, without the cache
         return None
-    spec = resolved.source if resolved else None
+    spec, region, hops, duration, serial = planned
     if spec is not None and spec.profile:
         chain_source: Any = _profiles_material(files, environ, spec.profile)
     else:  # botocore's default chain, or a credential_source with the active profile's settings
         chain_source = [spec and spec.credential_source, _profiles_material(files, environ, active)]
     source = {**source_fingerprint(environ, dotenv_credentials), "chain": chain_source}
     endpoint = {name: environ[name] for name in _ENDPOINT_SETTINGS if name in environ}
-    requests = [list(hop.request) for hop in hops]
-    key = _digest({"version": 2, "source": source, "hops": requests, "region": region, "endpoint": endpoint})
-    serial = hops[0].request.mfa_serial
+    key = _digest({"version": 2, "source": source, "hops": hops, "region": region, "endpoint": endpoint})
     mfa_key = _digest({"version": 2, "mfa": serial, "source": source, "region": region,
                        "endpoint": endpoint}) if serial else None
-    return KeyPlan(key, hops[-1].request.duration, serial, mfa_key)
+    return KeyPlan(key, duration, serial, mfa_key)
+
+
+def _profile_hops(settings: Settings, files: Any, region_hint: Optional[str]) -> tuple:
+    """A named profile's chain, planned as chain.plan plans it: each AssumeRole it would make."""
+    from awsrun import chain, profiles, validate
+
+    resolved = profiles.resolve(files.profiles, settings.profile or "")
+    region = region_hint or (resolved.region if isinstance(resolved.region, str) and resolved.region
+                             else DEFAULT_REGION)
+    hops = chain.plan(settings, resolved, validate.region_partition(region))
+    requests = [["request", *hop.request] for hop in hops]
+    return resolved.source, region, requests, hops[-1].request.duration, hops[0].request.mfa_serial
+
+
+def _flag_hops(settings: Settings, region: str, partition: str) -> tuple:
+    """Without a profile every role takes its values from the settings (see chain.plan): hash
+    those, with each role as a full ARN. Cheaper than planning: a hit imports no chain."""
+    roles = [role.arn(partition) for role in settings.roles]
+    shaped = [settings.session_name, settings.duration, settings.external_id, settings.mfa_serial,
+              settings.source_identity, settings.tags, settings.transitive_tags, settings.policy, settings.policy_arns]
+    return None, region, [["roles", roles, shaped]], settings.duration, settings.mfa_serial
 
 
 def cache_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],

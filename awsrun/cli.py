@@ -97,7 +97,6 @@ from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, T
 
 from awsrun import __version__
 from awsrun.errors import AwsrunError, ExitStatus, Terminated, UsageError
-from awsrun.text import safe_text
 
 # Modules beyond these are imported where they are first needed: --help, --version and
 # every local check must answer at the cost of starting Python, and a cache hit close to it.
@@ -220,13 +219,19 @@ class Console:
 
     def say(self, message: str) -> None:
         if not self.quiet:
+            from awsrun.text import safe_text  # here, not above: a quiet hit says nothing
+
             print(f"{PROG}: {safe_text(message)}", file=self.err)
 
     def warn(self, message: str) -> None:
         """Warnings show even with --quiet: they say something went differently than asked."""
+        from awsrun.text import safe_text
+
         print(f"{PROG}: warning: {safe_text(message)}", file=self.err)
 
     def fail(self, message: str) -> None:
+        from awsrun.text import safe_text
+
         if self.debug:
             import traceback
 
