@@ -65,9 +65,10 @@ Cache:
   --no-cache                    Neither read nor write cached sessions.
   --cache                       Use the cache even where $CI is set (off there by
                                 default: runners share a user).
-  --fresh                       Assume the role again and replace the cached session.
+  --fresh                       Assume the role again and replace the cached session
+                                (and a cached MFA session: the code is asked again).
   --min-ttl SECONDS             Reuse a cached session only while this much of it is
-                                left. Default: 900.
+                                left. Default: 900, or half the session if less.
 
 Output:
   --dry-run                     Resolve and check everything, print what would be
