@@ -126,8 +126,11 @@ class _RoleSession:
         return self._plan
 
     def _cached_mfa(self) -> Any:
-        """The cached MFA session of the first hop's device, if one is fit to assume from."""
-        if self.cache is None or self.config.fresh or not self.cache[1].mfa_key:
+        """The cached MFA session of the first hop's device, if one is fit to assume from.
+
+        --refresh renews for as long as the command runs: it starts a full MFA session
+        (and keeps it for later runs) rather than take one that may end soon."""
+        if self.cache is None or self.config.fresh or self.config.refresh or not self.cache[1].mfa_key:
             return None
         store, planned = self.cache
         hit = store.get(planned.mfa_key, MFA_SESSION_MIN_TTL)
@@ -155,7 +158,7 @@ class _RoleSession:
             self._mfa_session = self._cached_mfa()
             if self._mfa_session is None and plan.source.long_term():
                 # An entry names whose session it holds; GetSessionToken's has no ARN of its own.
-                entry = cached(store, planned.mfa_key, MFA_SESSION_MIN_TTL, config.fresh,
+                entry = cached(store, planned.mfa_key, MFA_SESSION_MIN_TTL, config.fresh or config.refresh,
                                lambda: Entry(new()._replace(assumed_role_arn=f"MFA session of {serial}"), plan.region))
                 self._mfa_session = entry.credentials
         if self._mfa_session is None and config.refresh:
