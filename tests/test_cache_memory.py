@@ -261,3 +261,21 @@ def test_a_temporary_source_sends_the_code_with_each_assume_role() -> None:
         second = run(sts.url, "-r", TARGET, "--mfa-serial", SERIAL, env=env, start_new_session=True)
         assert second.returncode == 125 and "no terminal to ask on" in second.stderr
         assert actions(sts) == [("AssumeRole", JUMP, SERIAL, CODE, False)]
+
+
+def test_parallel_roles_behind_one_device_make_one_mfa_session() -> None:
+    from tests.fake_sts import slow
+
+    env = {**os.environ, **SOURCE}
+    with FakeSts([slow(4, get_session_token_ok()), assume_role_ok()]) as sts:  # the other waits meanwhile
+        env["AWS_ENDPOINT_URL_STS"] = sts.url
+        runs = [subprocess.Popen([sys.executable, "-m", "awsrun", "-r", role, "--mfa-serial", SERIAL,
+                                  "--mfa-code", CODE, PROCESS], env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for role in (JUMP, TARGET)]
+        results = [run.communicate(timeout=60) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], results
+        assert sorted(a[0] for a in actions(sts)) == ["AssumeRole", "AssumeRole", "GetSessionToken"]
+        assert [a[4] for a in actions(sts) if a[0] == "AssumeRole"] == [True, True]
+    # The one that waited for the other's MFA session said so.
+    assert sum("waiting for another awsrun" in stderr for _, stderr in results) == 1
