@@ -10,15 +10,21 @@ raw_config_parse and build_profile_map and Session.full_config's merge of the tw
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Dict, Mapping, Optional
 
 __all__ = ["AwsFiles", "read"]
 
 
-class AwsFiles(NamedTuple):
-    profiles: Dict[str, Dict[str, Any]]
-    sso_sessions: Dict[str, Dict[str, Any]]
-    services: Dict[str, Dict[str, Any]]
+class AwsFiles:
+    """The sections of the two files, by kind. (Not a NamedTuple: making one costs a cache
+    hit more than everything else this module does when the files are absent.)"""
+
+    __slots__ = ("profiles", "sso_sessions", "services")
+
+    def __init__(self) -> None:
+        self.profiles: Dict[str, Dict[str, Any]] = {}
+        self.sso_sessions: Dict[str, Dict[str, Any]] = {}
+        self.services: Dict[str, Dict[str, Any]] = {}
 
 
 def _raw(path: str) -> Dict[str, Dict[str, Any]]:
@@ -69,7 +75,7 @@ def read(environ: Mapping[str, str]) -> AwsFiles:
     services; ValueError or OSError for a file botocore would not read either."""
     home = environ.get("HOME") or os.path.expanduser("~")
     config = _raw(environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"))
-    files = AwsFiles({}, {}, {})
+    files = AwsFiles()
     for section, values in config.items():
         for prefix, target in (("profile", files.profiles), ("sso-session", files.sso_sessions),
                                ("services", files.services)):

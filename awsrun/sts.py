@@ -207,34 +207,8 @@ def _sts_loader(session: Any) -> Any:
 
 def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[str] = None) -> Credentials:
     """Call AssumeRole; every failure becomes one StsError line."""
-    from botocore.parsers import ResponseParserError
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        ReadTimeoutError,
-    )
-
     endpoint = client.meta.endpoint_url
-    try:
-        response = client.assume_role(**request.params(token_code))
-    except ClientError as exc:
-        raise _explain(exc.response, request, client.meta.region_name) from None
-    except NoCredentialsError:
-        raise NoSourceCredentials() from None
-    except (ConnectTimeoutError, ReadTimeoutError):
-        raise StsError(f"STS at {endpoint} did not answer in time, after retries") from None
-    except EndpointConnectionError:
-        raise StsError(f"could not connect to STS at {endpoint}") from None
-    except RuntimeError as exc:  # refreshed source credentials still expired
-        raise ConfigError(f"the source credentials could not be used: {exc}") from None
-    except ResponseParserError:
-        # Its text quotes the raw body, which may hold issued secrets: never show it.
-        raise StsError(f"STS at {endpoint} sent an answer that is not a readable AssumeRole response") from None
-    except BotoCoreError as exc:
-        raise StsError(f"AssumeRole via {endpoint} failed: {exc}") from None
+    response = _call(client, "AssumeRole", request, lambda: client.assume_role(**request.params(token_code)))
     try:
         issued = response["Credentials"]
         return Credentials(
@@ -248,23 +222,52 @@ def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[st
         raise StsError(f"STS at {endpoint} answered AssumeRole without credentials") from None
 
 
+def _call(client: Any, action: str, request: AssumeRoleRequest, call: Any) -> Any:
+    """Make one STS call; every failure becomes one StsError (or ConfigError) line."""
+    from botocore.parsers import ResponseParserError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+
+    endpoint = client.meta.endpoint_url
+    try:
+        return call()
+    except ClientError as exc:
+        raise _explain(exc.response, request, client.meta.region_name) from None
+    except NoCredentialsError:
+        raise NoSourceCredentials() from None
+    except (ConnectTimeoutError, ReadTimeoutError):
+        raise StsError(f"STS at {endpoint} did not answer in time, after retries") from None
+    except EndpointConnectionError:
+        raise StsError(f"could not connect to STS at {endpoint}") from None
+    except RuntimeError as exc:  # refreshed source credentials still expired
+        raise ConfigError(f"the source credentials could not be used: {exc}") from None
+    except ResponseParserError:
+        # Its text quotes the raw body, which may hold issued secrets: never show it.
+        raise StsError(f"STS at {endpoint} sent an answer that is not a readable {action} response") from None
+    except BotoCoreError as exc:
+        raise StsError(f"{action} via {endpoint} failed: {exc}") from None
+
+
 SESSION_TOKEN_SECONDS = 43200
 
 
 def get_session_token(client: Any, serial: str, code: str, duration: int = SESSION_TOKEN_SECONDS) -> Credentials:
     """An MFA-authenticated session of the source itself (its ARN is left empty)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     request = AssumeRoleRequest(role_arn="(GetSessionToken)", session_name="-", duration=duration, mfa_serial=serial)
+    response = _call(client, "GetSessionToken", request,
+                     lambda: client.get_session_token(DurationSeconds=duration, SerialNumber=serial, TokenCode=code))
     try:
-        issued = client.get_session_token(DurationSeconds=duration, SerialNumber=serial, TokenCode=code)["Credentials"]
-    except ClientError as exc:
-        raise _explain(exc.response, request, client.meta.region_name) from None
-    except BotoCoreError as exc:
-        raise StsError(f"GetSessionToken via {client.meta.endpoint_url} failed: {exc.__class__.__name__}") from None
+        issued = response["Credentials"]
+        return Credentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"],
+                           issued["Expiration"], "")
     except (KeyError, TypeError):
-        raise StsError("STS answered GetSessionToken without credentials") from None
-    return Credentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"], issued["Expiration"], "")
+        raise StsError(f"STS at {client.meta.endpoint_url} answered GetSessionToken without credentials") from None
 
 
 def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: str) -> StsError:
