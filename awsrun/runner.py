@@ -156,7 +156,9 @@ class _RoleSession:
 
             store, planned = self.cache
             self._mfa_session = self._cached_mfa()
-            if self._mfa_session is None and plan.source.long_term():
+            if self._mfa_session is not None:
+                self.console.say(f"assuming from the cached MFA session of {serial}: no code needed")
+            elif plan.source.long_term():
                 # An entry names whose session it holds; GetSessionToken's has no ARN of its own.
                 entry = cached(store, planned.mfa_key, MFA_SESSION_MIN_TTL, config.fresh or config.refresh,
                                lambda: Entry(new()._replace(assumed_role_arn=f"MFA session of {serial}"), plan.region))

@@ -224,6 +224,8 @@ def test_two_roles_behind_one_device_ask_one_code(folder: Path) -> None:
         # No code and no terminal to ask on: only a kept MFA session can serve the second role.
         second = run(sts.url, "-r", TARGET, "--mfa-serial", SERIAL, env=SOURCE, start_new_session=True)
         assert (ok(first), ok(second)) == (ISSUED_KEY_ID, ISSUED_KEY_ID)
+        assert f"awsrun: assuming from the cached MFA session of {SERIAL}: no code needed" in second.stderr
+        assert "cached MFA session" not in first.stderr
         assert actions(sts) == [
             ("GetSessionToken", None, SERIAL, CODE, False),
             ("AssumeRole", JUMP, None, None, True),
