@@ -141,25 +141,31 @@ class Cache:
             os.close(fd)  # closing releases the lock
 
     def _wait_for(self, fd: int, fcntl: Any) -> None:
-        """Take the lock; when another run holds it past LOCK_NOTICE seconds, say so once and wait."""
-        import time
+        """Take the lock; when another run holds it past LOCK_NOTICE seconds, say so once."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        import threading
 
-        deadline = time.monotonic() + LOCK_NOTICE
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(0.05)
+        # Queue in flock(2) at once, as before; a timer speaks if the wait is long. Ctrl-C
+        # and SIGTERM still interrupt the wait in the main thread.
+        notice = threading.Timer(LOCK_NOTICE, self._say_waiting, (fd,))
+        notice.daemon = True
+        notice.start()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        finally:
+            notice.cancel()
+
+    def _say_waiting(self, fd: int) -> None:
         try:
             holder = int(os.pread(fd, 16, 0).decode("ascii").strip())
         except (OSError, ValueError):
             holder = 0
         self.warn(f"waiting for another awsrun{f' (pid {holder})' if holder > 0 else ''} that holds the cache "
                   "lock for this session (perhaps at its MFA prompt); Ctrl-C to stop, --no-cache to skip the cache")
-        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def _entry(document: Mapping[str, object], key: str) -> Entry:
