@@ -9,10 +9,11 @@ file names and endpoint URLs come from the environment and the command line.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -98,11 +99,17 @@ def test_assumed_role_arn_with_controls_is_one_notice_line() -> None:
     assert child_report(result.stdout)["env"]["AWSRUN_ASSUMED_ROLE_ARN"] == f"{arn}\r{FORGED}\x9b\u202e"
 
 
-@pytest.mark.parametrize("fmt, shell", [("sh", ["sh", "-c"])])
-def test_export_of_a_hostile_arn_cannot_break_out_of_its_quotes(fmt: str, shell: List[str], tmp_path: Path) -> None:
+SHELLS = [("sh", ["sh", "-c"]), ("dotenv", None)]
+if shutil.which("fish"):
+    SHELLS.append(("fish", ["fish", "-c"]))
+
+
+@pytest.mark.parametrize("fmt, shell", SHELLS, ids=[fmt for fmt, _ in SHELLS])
+def test_export_of_a_hostile_arn_cannot_break_out_of_its_quotes(fmt: str, shell: Optional[List[str]],
+                                                                tmp_path: Path) -> None:
     arn = "arn:aws:sts::123456789012:assumed-role/Deploy/session"
     marker = tmp_path / "pwned"
-    hostile = f"{arn}'\"; touch {marker}; echo '\n$(touch {marker})`touch {marker}`"
+    hostile = f"{arn}'\"; touch {marker}; echo '\n$(touch {marker})`touch {marker}` \\ end \\'x"
     from xml.sax.saxutils import escape
 
     with FakeSts([raw(assume_role_ok().body.replace(arn, escape(hostile)))]) as sts:
@@ -110,6 +117,13 @@ def test_export_of_a_hostile_arn_cannot_break_out_of_its_quotes(fmt: str, shell:
                             env={**SOURCE, "AWS_ENDPOINT_URL_STS": sts.url})
     assert result.returncode == 0, result.stderr
     inert(result.stderr)
+    if shell is None:  # read back as python-dotenv reads it
+        import io
+
+        from dotenv import dotenv_values
+
+        assert dotenv_values(stream=io.StringIO(result.stdout), interpolate=False)["AWSRUN_ASSUMED_ROLE_ARN"] == hostile
+        return
     shown = subprocess.run([*shell, result.stdout + '\nprintf %s "$AWSRUN_ASSUMED_ROLE_ARN"'],
                            capture_output=True, text=True, timeout=10)
     assert shown.stdout == hostile and not marker.exists()
