@@ -12,13 +12,14 @@ import json
 import os
 import stat
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional
 
 from awsrun.credentials import Credentials, iso8601
 
 __all__ = ["Entry", "Cache", "cache_dir", "open_cache", "cached", "DEFAULT_MIN_TTL"]
 
 DEFAULT_MIN_TTL = 900
+LOCK_NOTICE = 1.0  # seconds of waiting on another run's lock before saying so
 _VERSION = 1
 
 
@@ -131,10 +132,40 @@ class Cache:
             yield
             return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._wait_for(fd, fcntl)
+            with contextlib.suppress(OSError):  # who holds it, for the next run's message
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _wait_for(self, fd: int, fcntl: Any) -> None:
+        """Take the lock; when another run holds it past LOCK_NOTICE seconds, say so once."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        import threading
+
+        # Queue in flock(2) at once, as before; a timer speaks if the wait is long. Ctrl-C
+        # and SIGTERM still interrupt the wait in the main thread.
+        notice = threading.Timer(LOCK_NOTICE, self._say_waiting, (fd,))
+        notice.daemon = True
+        notice.start()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        finally:
+            notice.cancel()
+
+    def _say_waiting(self, fd: int) -> None:
+        try:
+            holder = int(os.pread(fd, 16, 0).decode("ascii").strip())
+        except (OSError, ValueError):
+            holder = 0
+        self.warn(f"waiting for another awsrun{f' (pid {holder})' if holder > 0 else ''} that holds the cache "
+                  "lock for this session (perhaps at its MFA prompt); Ctrl-C to stop, --no-cache to skip the cache")
 
 
 def _entry(document: Mapping[str, object], key: str) -> Entry:

@@ -1,14 +1,16 @@
 """What a cached session depends on, hashed into its cache key. Never the MFA code.
 
-Everything is read from settings, the environment and file metadata: computing the key
-must not need botocore, or a cache hit would cost as much as a miss.
+The key follows the chain a run would resolve: every AssumeRole it would make (role ARN
+in full, session name, duration, external id, MFA device, tags, policies), the region and
+STS endpoint, and who the source principal is. Profiles are read without botocore
+(configfiles.py), so a cache hit costs no botocore import.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 from awsrun.environment import holds_issued_credentials
 
@@ -18,8 +20,9 @@ except ImportError:  # an interpreter without CPython's built-in module
     from hashlib import blake2b
 from awsrun.settings import Settings
 
-__all__ = ["cache_key", "source_fingerprint"]
+__all__ = ["KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
 
+DEFAULT_REGION = "us-east-1"  # as chain.DEFAULT_REGION
 # Variables through which botocore's chain picks the source principal.
 _SOURCE_SELECTORS = (
     "AWS_ACCESS_KEY_ID",
@@ -40,10 +43,21 @@ _ENDPOINT_SETTINGS = (
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
 )
+# Profile values that are secrets: never key material (the key id names the principal).
+_SECRET_KEYS = frozenset({"aws_secret_access_key", "aws_session_token", "aws_security_token"})
+
+
+class KeyPlan(NamedTuple):
+    """The run's cache key, and what the cache needs to know of the chain behind it."""
+
+    key: str
+    duration: int  # of the final session, as it would be asked for
+    mfa_serial: Optional[str]  # the first hop's MFA device
+    mfa_key: Optional[str]  # where the MFA session (GetSessionToken) of that device is kept
 
 
 def _file_identity(path: Optional[str]) -> Optional[list]:
-    """Any edit of a config, credentials or token file gives a new key."""
+    """A token file rewritten (a new login, a new web identity token) gives a new key."""
     if not path:
         return None
     try:
@@ -54,50 +68,124 @@ def _file_identity(path: Optional[str]) -> Optional[list]:
 
 
 def source_fingerprint(environ: Mapping[str, str], dotenv_credentials: Mapping[str, str]) -> Dict[str, Any]:
-    """Who the source principal is, as far as can be told without loading credentials.
+    """The environment's part of who the source principal is.
 
-    Static keys are named by their key id; profiles, SSO and web identity by the files
-    behind them. awsrun's own issued session in the environment is not a source.
+    Static keys are named by their key id, web identity by its token file. awsrun's own
+    issued session in the environment is not a source.
     """
     issued = holds_issued_credentials(environ)
     selectors = {
         name: environ[name] for name in _SOURCE_SELECTORS
         if name in environ and not (issued and name == "AWS_ACCESS_KEY_ID")
     }
-    home = environ.get("HOME", "~")
     return {
         "environment": selectors,
         "dotenv": {key: value for key, value in dotenv_credentials.items() if key in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE")},
-        "config": _file_identity(environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config")),
-        "credentials": _file_identity(
-            environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
-        ),
         "token": _file_identity(environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")),
         "uid": os.geteuid() if hasattr(os, "geteuid") else None,
     }
 
 
-def cache_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],
-              region_hint: Optional[str]) -> str:
-    """The hash of everything that changes the session awsrun would get from STS."""
-    material = {
-        "version": 1,
-        "source": source_fingerprint(environ, dotenv_credentials),
-        "profile": settings.profile,
-        # -p P --role X replaces P's role; AWS_PROFILE=P --role X assumes X after it.
-        "profile_is_source": settings.profile_is_source,
-        "roles": [[role.partition, role.account, role.path_and_name] for role in settings.roles],
-        "session_name": [settings.session_name, settings.given("session-name")],
-        "duration": [settings.duration, settings.given("duration")],
-        "external_id": settings.external_id,
-        "mfa_serial": settings.mfa_serial,
-        "source_identity": settings.source_identity,
-        "tags": [list(pair) for pair in settings.tags],
-        "transitive_tags": list(settings.transitive_tags),
-        "policy": settings.policy,
-        "policy_arns": list(settings.policy_arns),
-        "region": region_hint,
-        "endpoint": {name: environ[name] for name in _ENDPOINT_SETTINGS if name in environ},
-    }
+def _sso_token_file(environ: Mapping[str, str], profile: Mapping[str, Any]) -> Optional[list]:
+    """The identity of the SSO token botocore would use: a new `aws sso login` rewrites it."""
+    session = profile.get("sso_session")
+    start = session or profile.get("sso_start_url")
+    if not isinstance(start, str):
+        return None
+    try:
+        from _sha1 import sha1  # built in; hashlib would load OpenSSL
+    except ImportError:
+        from hashlib import sha1
+    home = environ.get("HOME") or os.path.expanduser("~")
+    name = sha1(start.encode("utf-8")).hexdigest() + ".json"
+    return _file_identity(os.path.join(home, ".aws", "sso", "cache", name))
+
+
+def _profiles_material(files: Any, environ: Mapping[str, str], name: str) -> List[Any]:
+    """A profile and the ones it names as source_profile: their settings (no secret), the
+    SSO session and services sections they use, and their token files' identities."""
+    material: List[Any] = []
+    seen: List[str] = []
+    current: Any = name
+    while isinstance(current, str) and current not in seen:
+        seen.append(current)
+        profile = files.profiles.get(current)
+        if profile is None:
+            material.append([current, None])
+            break
+        settings = {key: value for key, value in profile.items() if key not in _SECRET_KEYS}
+        session = files.sso_sessions.get(profile.get("sso_session")) if isinstance(profile.get("sso_session"), str) else None
+        services = files.services.get(profile.get("services")) if isinstance(profile.get("services"), str) else None
+        material.append([current, settings, session, services,
+                         _sso_token_file(environ, {**(session or {}), **profile}),
+                         _file_identity(profile.get("web_identity_token_file"))
+                         if isinstance(profile.get("web_identity_token_file"), str) else None])
+        current = profile.get("source_profile")
+    return material
+
+
+def _digest(material: Mapping[str, Any]) -> str:
     text = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return blake2b(text.encode("utf-8"), digest_size=32).hexdigest()
+
+
+def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],
+             region_hint: Optional[str]) -> Optional[KeyPlan]:
+    """The key of the session this run would get, or None where the chain cannot be
+    resolved here (the run then goes without the cache, and fails or succeeds on its own)."""
+    from awsrun import configfiles, validate
+    from awsrun.errors import AwsrunError
+
+    try:
+        files = configfiles.read(environ)
+        active = (dotenv_credentials.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE")
+                  or environ.get("AWS_PROFILE") or "default")
+        if settings.profile:
+            planned = _profile_hops(settings, files, region_hint)
+        else:
+            configured = files.profiles.get(active, {}).get("region")
+            region = region_hint or (configured if isinstance(configured, str) and configured else DEFAULT_REGION)
+            planned = _flag_hops(settings, region, validate.region_partition(region))
+    except (AwsrunError, ValueError, OSError):  # the run will say what is wrong, without the cache
+        return None
+    spec, region, hops, duration, serial = planned
+    if spec is not None and spec.profile:
+        chain_source: Any = _profiles_material(files, environ, spec.profile)
+    else:  # botocore's default chain, or a credential_source with the active profile's settings
+        chain_source = [spec and spec.credential_source, _profiles_material(files, environ, active)]
+    source = {**source_fingerprint(environ, dotenv_credentials), "chain": chain_source}
+    endpoint = {name: environ[name] for name in _ENDPOINT_SETTINGS if name in environ}
+    # -p P --role X replaces P's role; AWS_PROFILE=P --role X assumes X after it.
+    key = _digest({"version": 2, "source": source, "hops": hops, "region": region, "endpoint": endpoint,
+                   "profile_is_source": settings.profile_is_source})
+    mfa_key = _digest({"version": 2, "mfa": serial, "source": source, "region": region,
+                       "endpoint": endpoint}) if serial else None
+    return KeyPlan(key, duration, serial, mfa_key)
+
+
+def _profile_hops(settings: Settings, files: Any, region_hint: Optional[str]) -> tuple:
+    """A named profile's chain, planned as chain.plan plans it: each AssumeRole it would make."""
+    from awsrun import chain, profiles, validate
+
+    resolved = profiles.resolve(files.profiles, settings.profile or "")
+    region = region_hint or (resolved.region if isinstance(resolved.region, str) and resolved.region
+                             else DEFAULT_REGION)
+    hops = chain.plan(settings, resolved, validate.region_partition(region))
+    requests = [["request", *hop.request] for hop in hops]
+    return resolved.source, region, requests, hops[-1].request.duration, hops[0].request.mfa_serial
+
+
+def _flag_hops(settings: Settings, region: str, partition: str) -> tuple:
+    """Without a profile every role takes its values from the settings (see chain.plan): hash
+    those, with each role as a full ARN. Cheaper than planning: a hit imports no chain."""
+    roles = [role.arn(partition) for role in settings.roles]
+    shaped = [settings.session_name, settings.duration, settings.external_id, settings.mfa_serial,
+              settings.source_identity, settings.tags, settings.transitive_tags, settings.policy, settings.policy_arns]
+    return None, region, [["roles", roles, shaped]], settings.duration, settings.mfa_serial
+
+
+def cache_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],
+              region_hint: Optional[str]) -> str:
+    """The hash of everything that changes the session awsrun would get from STS ("" when unknown)."""
+    planned = plan_key(settings, environ, dotenv_credentials, region_hint)
+    return planned.key if planned else ""

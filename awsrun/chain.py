@@ -161,11 +161,14 @@ def prepare(
     region: Optional[str],
     region_source: Optional[str],
     say: Optional[Callable[[str], None]],
+    *,
+    mfa_ready: bool = False,
 ) -> Prepared:
     """Load the source (botocore's chain or a profile's), settle the region, plan the hops.
 
     ``ignore_environment_keys`` names the role of an awsrun-issued session held in the
-    environment: it is not a source. ``say`` is given when --verbose is on.
+    environment: it is not a source. ``say`` is given when --verbose is on. ``mfa_ready``:
+    a cached MFA session spares the first hop its code, so no terminal is needed.
     """
     from awsrun import mfa, profiles
     from awsrun.sts import Source
@@ -193,7 +196,7 @@ def prepare(
                 raise InvalidValue("region", region, f"it is in partition {partition}, but the role is in {role.partition}")
     hops = plan(settings, chain, validate.region_partition(region))
     serial = next((hop.request.mfa_serial for hop in hops if hop.request.mfa_serial), None)
-    if serial and not settings.mfa_code and not settings.dry_run and not mfa.has_terminal():
+    if serial and not mfa_ready and not settings.mfa_code and not settings.dry_run and not mfa.has_terminal():
         raise ConfigError(
             f"an MFA code is needed for {serial} and there is no terminal to ask on: "
             "pass --mfa-code CODE or set AWSRUN_MFA_CODE"

@@ -84,9 +84,11 @@ Cache:
   --no-cache                    Neither read nor write cached sessions.
   --cache                       Use the cache even where $CI is set (off there by
                                 default: runners share a user).
-  --fresh                       Assume the role again and replace the cached session.
+  --fresh                       Assume the role again and replace the cached session
+                                (and a cached MFA session: the code is asked again).
   --min-ttl DURATION            Reuse a cached session only while this much of it is
-                                left (seconds, or 10m, 1h, ...). Default: 15m.
+                                left (seconds, or 10m, 1h, ...). Default: 15m, or half
+                                the session if less.
 
 Output:
   --dry-run                     Resolve and check everything, print what would be
@@ -255,7 +257,12 @@ def _usage_problem(exc: Any) -> str:
 
 
 class Console:
-    """awsrun's voice on stderr, and whether --debug and --quiet are on yet."""
+    """awsrun's voice on stderr, and whether --debug and --quiet are on yet.
+
+    Every line passes through safe_text here, the one choke point: what awsrun says quotes
+    STS, profiles, .env files and file names, and none of them may move the cursor, forge
+    a line or show a URL's password.
+    """
 
     def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO) -> None:
         self.out, self.err = out, err
@@ -265,15 +272,22 @@ class Console:
 
     def say(self, message: str) -> None:
         if not self.quiet:
-            print(f"{PROG}: {message}", file=self.err)
+            from awsrun.text import safe_text  # here, not above: a quiet hit says nothing
+
+            print(f"{PROG}: {safe_text(message)}", file=self.err)
 
     def warn(self, message: str) -> None:
         """Warnings show even with --quiet: they say something went differently than asked."""
-        print(f"{PROG}: warning: {message}", file=self.err)
+        from awsrun.text import safe_text
+
+        print(f"{PROG}: warning: {safe_text(message)}", file=self.err)
 
     def fail(self, message: str) -> None:
+        from awsrun.text import safe_text
+
         if self.debug:
             import traceback
 
-            traceback.print_exc(file=self.err)
-        print(f"{PROG}: {message}", file=self.err)
+            for line in traceback.format_exc().splitlines():
+                print(safe_text(line), file=self.err)
+        print(f"{PROG}: {safe_text(message)}", file=self.err)

@@ -82,7 +82,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         return fanout.run(fan_out, shared, console)
 
     from awsrun.cache import Entry, cached, open_cache
-    from awsrun.cachekey import cache_key
+    from awsrun.cachekey import plan_key
     from awsrun.credentials import iso8601
 
     session = _RoleSession(config, dotenv_credentials, issued, region, region_source, console)
@@ -93,10 +93,10 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         return ExitStatus.OK
 
     store = open_cache(environ, console.warn) if config.use_cache else None
-    key = cache_key(config, environ, dotenv_credentials, region) if store else ""
-    # --expect: a cached session must have that long left (--refresh renews it instead).
-    min_ttl = config.min_ttl if config.refresh else max(config.min_ttl, config.expect or 0)
-    entry = cached(store, key, min_ttl, config.fresh, lambda: Entry(session.assume(), session.plan().region))
+    planned = plan_key(config, environ, dotenv_credentials, region) if store else None
+    session.cache = (store, planned) if planned else None
+    entry = cached(store if planned else None, planned.key if planned else "", _min_ttl(config, planned),
+                   config.fresh, lambda: Entry(session.assume(), session.plan().region))
     credentials = entry.credentials
     if config.expect and not config.refresh:
         _check_left(credentials.expiration, config)
@@ -139,27 +139,59 @@ class _RoleSession:
         self._plan: Any = None
         self._mfa_session: Any = None
         self.assumed = 0
+        self.cache: Any = None  # (Cache, cachekey.KeyPlan) when the cache is in use
 
     def plan(self) -> Any:
         if self._plan is None:
             from awsrun import chain
 
             say = self.console.say if self.config.verbose else None
-            self._plan = chain.prepare(self.config, *self._prepare_args, say)
+            self._plan = chain.prepare(self.config, *self._prepare_args, say, mfa_ready=self._cached_mfa() is not None)
             if self.config.mfa_code and not any(hop.request.mfa_serial for hop in self._plan.hops):
                 raise UsageError(f"an MFA code (from {self.config.sources['mfa-code']}) but no MFA device to use "
                                  f"it with: profile {self.config.profile!r} has no mfa_serial; pass --mfa-serial ARN")
         return self._plan
 
+    def _cached_mfa(self) -> Any:
+        """The cached MFA session of the first hop's device, if one is fit to assume from.
+
+        --refresh renews for as long as the command runs: it starts a full MFA session
+        (and keeps it for later runs) rather than take one that may end soon."""
+        if self.cache is None or self.config.fresh or self.config.refresh or not self.cache[1].mfa_key:
+            return None
+        store, planned = self.cache
+        hit = store.get(planned.mfa_key, MFA_SESSION_MIN_TTL)
+        return hit.credentials if hit else None
+
     def mfa_start(self) -> Any:
-        """With --refresh and MFA on the first hop, the session renewals assume from."""
+        """With MFA on the first hop, the MFA session (GetSessionToken) to assume from: kept in
+        the cache, so that one code serves every role behind the device (an IAM user's long-term
+        keys only: STS issues no such session to a temporary source); with --refresh always,
+        so that renewals ask no code."""
         plan, config = self.plan(), self.config
         serial = plan.hops[0].request.mfa_serial
-        if config.refresh and serial and self._mfa_session is None:
-            from awsrun.chain import mfa_session
+        if not serial or self._mfa_session is not None:
+            return self._mfa_session
+        from awsrun.chain import mfa_session
 
-            self._mfa_session = mfa_session(plan.source, serial, plan.region, _timeouts(config),
-                                            config.mfa_code, mfa_prompt, self.console.warn)
+        def new() -> Any:
+            return mfa_session(plan.source, serial, plan.region, _timeouts(config),
+                               config.mfa_code, mfa_prompt, self.console.warn)
+
+        if self.cache is not None and self.cache[1].mfa_serial == serial:
+            from awsrun.cache import Entry, cached
+
+            store, planned = self.cache
+            self._mfa_session = self._cached_mfa()
+            if self._mfa_session is not None:
+                self.console.say(f"assuming from the cached MFA session of {serial}: no code needed")
+            elif plan.source.long_term():
+                # An entry names whose session it holds; GetSessionToken's has no ARN of its own.
+                entry = cached(store, planned.mfa_key, MFA_SESSION_MIN_TTL, config.fresh or config.refresh,
+                               lambda: Entry(new()._replace(assumed_role_arn=f"MFA session of {serial}"), plan.region))
+                self._mfa_session = entry.credentials
+        if self._mfa_session is None and config.refresh:
+            self._mfa_session = new()
         return self._mfa_session
 
     def assume(self) -> Any:
@@ -172,6 +204,20 @@ class _RoleSession:
                                  mfa_prompt, self.console.warn, start=start)
         self.assumed += 1
         return credentials
+
+
+# A cached MFA session is assumed from only while this much of it is left.
+MFA_SESSION_MIN_TTL = 900
+
+
+def _min_ttl(config: Settings, planned: Any) -> int:
+    """--min-ttl as given; by default at most half the session's life, so a session is
+    reused for at least half of it (with -d 900, a default of 900 would never reuse)."""
+    min_ttl = config.min_ttl
+    if not config.given("min-ttl") and planned is not None:
+        min_ttl = min(min_ttl, planned.duration // 2)
+    # --expect: a cached session must have that long left (--refresh renews it instead).
+    return min_ttl if config.refresh else max(min_ttl, config.expect or 0)
 
 
 def _timeouts(config: Settings) -> tuple:
@@ -305,19 +351,23 @@ def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str
 
     from awsrun import environment
     from awsrun.credentials import Credentials
+    from awsrun.text import safe_text
+
+    def line(text: str) -> None:  # values from .env and profiles: shown inert, one line each
+        print(safe_text(text), file=out)
 
     for hop in hops:
         r = hop.request
         mfa = f" with MFA {r.mfa_serial}" if r.mfa_serial else ""
-        print(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}", file=out)
+        line(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}")
     expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
     placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
     child = environment.child_environment(base, placeholder, region, block)
     for name in sorted(set(base) - set(child)):
-        print(f"remove {name}", file=out)
+        line(f"remove {name}")
     for name, value in child.items():
         if base.get(name) != value:
-            print(f"set {name}={value}", file=out)
+            line(f"set {name}={value}")
     import shlex
 
-    print("exec " + shlex.join(command), file=out)
+    line("exec " + shlex.join(command))

@@ -144,6 +144,12 @@ class Source:
         frozen = self._guard(credentials.get_frozen_credentials)
         return f"{credentials.method} ({mask(frozen.access_key)})"
 
+    def long_term(self) -> bool:
+        """Whether the source is long-term keys (an IAM user's), the only kind STS gives an
+        MFA session (GetSessionToken) to."""
+        credentials = self._guard(self._credentials)
+        return credentials is not None and not self._guard(credentials.get_frozen_credentials).token
+
     def client(self, region: str, connect_timeout: float, read_timeout: float,
                credentials: Optional[Credentials] = None, max_pool_connections: int = 10) -> Any:
         """An STS client signing with the source credentials, or with ``credentials`` (a chain).
@@ -242,38 +248,13 @@ def _sts_loader(session: Any) -> Any:
 
 def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[str] = None) -> Credentials:
     """Call AssumeRole; every failure becomes one StsError line."""
-    from botocore.parsers import ResponseParserError
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        ReadTimeoutError,
-    )
-
     endpoint = client.meta.endpoint_url
-    try:
-        if request.web_identity_token_file:
-            token = read_web_identity_token(request.web_identity_token_file)
-            response = client.assume_role_with_web_identity(**request.web_identity_params(token))
-        else:
-            response = client.assume_role(**request.params(token_code))
-    except ClientError as exc:
-        raise _explain(exc.response, request, client.meta.region_name) from None
-    except NoCredentialsError:
-        raise NoSourceCredentials() from None
-    except (ConnectTimeoutError, ReadTimeoutError):
-        raise StsError(f"STS at {endpoint} did not answer in time, after retries") from None
-    except EndpointConnectionError:
-        raise StsError(f"could not connect to STS at {endpoint}") from None
-    except RuntimeError as exc:  # refreshed source credentials still expired
-        raise ConfigError(f"the source credentials could not be used: {exc}") from None
-    except ResponseParserError:
-        # Its text quotes the raw body, which may hold issued secrets: never show it.
-        raise StsError(f"STS at {endpoint} sent an answer that is not a readable AssumeRole response") from None
-    except BotoCoreError as exc:
-        raise StsError(f"AssumeRole via {endpoint} failed: {exc}") from None
+    if request.web_identity_token_file:
+        token = read_web_identity_token(request.web_identity_token_file)
+        response = _call(client, "AssumeRoleWithWebIdentity", request,
+                         lambda: client.assume_role_with_web_identity(**request.web_identity_params(token)))
+    else:
+        response = _call(client, "AssumeRole", request, lambda: client.assume_role(**request.params(token_code)))
     try:
         issued = response["Credentials"]
         return Credentials(
@@ -287,23 +268,52 @@ def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[st
         raise StsError(f"STS at {endpoint} answered AssumeRole without credentials") from None
 
 
+def _call(client: Any, action: str, request: AssumeRoleRequest, call: Any) -> Any:
+    """Make one STS call; every failure becomes one StsError (or ConfigError) line."""
+    from botocore.parsers import ResponseParserError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+
+    endpoint = client.meta.endpoint_url
+    try:
+        return call()
+    except ClientError as exc:
+        raise _explain(exc.response, request, client.meta.region_name) from None
+    except NoCredentialsError:
+        raise NoSourceCredentials() from None
+    except (ConnectTimeoutError, ReadTimeoutError):
+        raise StsError(f"STS at {endpoint} did not answer in time, after retries") from None
+    except EndpointConnectionError:
+        raise StsError(f"could not connect to STS at {endpoint}") from None
+    except RuntimeError as exc:  # refreshed source credentials still expired
+        raise ConfigError(f"the source credentials could not be used: {exc}") from None
+    except ResponseParserError:
+        # Its text quotes the raw body, which may hold issued secrets: never show it.
+        raise StsError(f"STS at {endpoint} sent an answer that is not a readable {action} response") from None
+    except BotoCoreError as exc:
+        raise StsError(f"{action} via {endpoint} failed: {exc}") from None
+
+
 SESSION_TOKEN_SECONDS = 43200
 
 
 def get_session_token(client: Any, serial: str, code: str, duration: int = SESSION_TOKEN_SECONDS) -> Credentials:
     """An MFA-authenticated session of the source itself (its ARN is left empty)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     request = AssumeRoleRequest(role_arn="(GetSessionToken)", session_name="-", duration=duration, mfa_serial=serial)
+    response = _call(client, "GetSessionToken", request,
+                     lambda: client.get_session_token(DurationSeconds=duration, SerialNumber=serial, TokenCode=code))
     try:
-        issued = client.get_session_token(DurationSeconds=duration, SerialNumber=serial, TokenCode=code)["Credentials"]
-    except ClientError as exc:
-        raise _explain(exc.response, request, client.meta.region_name) from None
-    except BotoCoreError as exc:
-        raise StsError(f"GetSessionToken via {client.meta.endpoint_url} failed: {exc.__class__.__name__}") from None
+        issued = response["Credentials"]
+        return Credentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"],
+                           issued["Expiration"], "")
     except (KeyError, TypeError):
-        raise StsError("STS answered GetSessionToken without credentials") from None
-    return Credentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"], issued["Expiration"], "")
+        raise StsError(f"STS at {client.meta.endpoint_url} answered GetSessionToken without credentials") from None
 
 
 def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: str) -> StsError:

@@ -75,6 +75,9 @@ ROLE_RULE = "expected arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME or ACCOUNT:NAM
 MAX_TAGS = 50
 MAX_POLICY_ARNS = 10
 MAX_POLICY_CHARS = 2048
+# A policy file is read only up to this size: STS takes at most MAX_POLICY_CHARS once the
+# whitespace is compacted away, and 32 times that leaves room for any indentation.
+MAX_POLICY_FILE_BYTES = 64 * 1024
 
 
 class RoleRef(NamedTuple):

@@ -419,13 +419,17 @@ def _with(*args: str, **env: str) -> Tuple[Tuple[str, ...], Dict[str, str]]:
     return (*ROLE, *args), env
 
 
+# A temporary source gets no MFA session from STS: each AssumeRole then carries the code.
+TEMPORARY = {"AWS_SESSION_TOKEN": "FwoFAKEsourceSessionTokenEXAMPLE"}
+
 KEY_CASES = [
     # first run, second run (awsrun options after --role, extra environment), one shared entry?
     pytest.param(_with(), _with(), True, id="identical inputs"),
-    pytest.param(_with("--mfa-serial", SERIAL, "--mfa-code", "123456"),
-                 _with("--mfa-serial", SERIAL, "--mfa-code", "654321"), True, id="another MFA code"),
-    pytest.param(_with("--mfa-serial", SERIAL, "--mfa-code", "123456"),
-                 _with("--mfa-serial", SERIAL, AWSRUN_MFA_CODE="654321"), True, id="MFA code from the environment"),
+    pytest.param(_with("--mfa-serial", SERIAL, "--mfa-code", "123456", **TEMPORARY),
+                 _with("--mfa-serial", SERIAL, "--mfa-code", "654321", **TEMPORARY), True, id="another MFA code"),
+    pytest.param(_with("--mfa-serial", SERIAL, "--mfa-code", "123456", **TEMPORARY),
+                 _with("--mfa-serial", SERIAL, AWSRUN_MFA_CODE="654321", **TEMPORARY), True,
+                 id="MFA code from the environment"),
     pytest.param(_with(), _with(AWS_ACCESS_KEY_ID=OTHER_SOURCE_KEY_ID), False, id="source key id"),
     pytest.param(_with(), (("--role", f"arn:aws:iam::{ACCOUNT}:role/Other"), {}), False, id="role"),
     pytest.param((("--role", JUMP, *ROLE), {}), (("--role", OTHER_JUMP, *ROLE), {}), False, id="first role of a chain"),
@@ -441,8 +445,8 @@ KEY_CASES = [
     pytest.param(_with("--tag", "team=blue"), _with("--tag", "team=blue", "--transitive-tag", "team"), False,
                  id="transitive tag"),
     pytest.param(_with("--source-identity", "alice"), _with("--source-identity", "bob"), False, id="source identity"),
-    pytest.param(_with("--mfa-serial", SERIAL, "--mfa-code", "123456"),
-                 _with("--mfa-serial", OTHER_SERIAL, "--mfa-code", "123456"), False, id="MFA serial"),
+    pytest.param(_with("--mfa-serial", SERIAL, "--mfa-code", "123456", **TEMPORARY),
+                 _with("--mfa-serial", OTHER_SERIAL, "--mfa-code", "123456", **TEMPORARY), False, id="MFA serial"),
 ]
 
 
@@ -606,15 +610,16 @@ def test_a_hit_imports_no_botocore(sts: FakeSts) -> None:
 
 
 def test_mfa_hit_needs_no_code_and_no_terminal(sts: FakeSts) -> None:
-    first = awsrun(sts.url, *CREDENTIAL_PROCESS, "--mfa-serial", SERIAL, "--mfa-code", "123456")
+    first = awsrun(sts.url, *CREDENTIAL_PROCESS, "--mfa-serial", SERIAL, "--mfa-code", "123456", env=TEMPORARY)
     assert issued(first) == ISSUED_KEY_ID
     assert (sts.requests[0].form.get("SerialNumber"), sts.requests[0].form.get("TokenCode")) == (SERIAL, "123456")
     # No code and no controlling terminal (new session, stdin /dev/null): only the cache can answer.
-    hit = awsrun(sts.url, *CREDENTIAL_PROCESS, "--mfa-serial", SERIAL, start_new_session=True)
+    hit = awsrun(sts.url, *CREDENTIAL_PROCESS, "--mfa-serial", SERIAL, env=TEMPORARY, start_new_session=True)
     assert issued(hit) == ISSUED_KEY_ID and len(sts.requests) == 1
     assert "MFA code for" not in hit.stderr and "123456" not in hit.stderr.replace(ACCOUNT, "")
     # The control: without the cache the same run needs a code it cannot ask for.
-    fresh = awsrun(sts.url, *CREDENTIAL_PROCESS, "--mfa-serial", SERIAL, "--fresh", start_new_session=True)
+    fresh = awsrun(sts.url, *CREDENTIAL_PROCESS, "--mfa-serial", SERIAL, "--fresh", env=TEMPORARY,
+                   start_new_session=True)
     assert fresh.returncode == 125 and "no terminal to ask on" in fresh.stderr
     assert len(sts.requests) == 1
 
@@ -796,6 +801,9 @@ def test_key_follows_the_aws_files_and_the_region(base_environ: Dict[str, str]) 
     before = key_for([], base_environ)
     config.write_text("[default]\nregion = eu-west-1\n")
     edited = key_for([], base_environ)
-    config.write_text("[default]\nregion = ap-southeast-2\n")  # another size: mtime alone may not tick
-    keys = {before, edited, key_for([], base_environ), key_for([], base_environ, "eu-west-1")}
-    assert len(keys) == 4
+    config.write_text("[default]\nregion = ap-southeast-2\n")
+    keys = {before, edited, key_for([], base_environ)}
+    assert len(keys) == 3
+    # The region, not where it was read: the same session either way.
+    config.write_text("[default]\nregion = eu-west-1\n")
+    assert key_for([], base_environ, "eu-west-1") == key_for([], base_environ) == edited

@@ -202,7 +202,9 @@ def test_a_hundred_parallel_runs_make_one_sts_call_per_key(folder: Path) -> None
         assert status == 0, stderr
         assert json.loads(stdout)["AccessKeyId"] == ISSUED_KEY_ID
         assert not [secret for secret in SECRETS if secret in stderr]
-        assert len(stderr.splitlines()) == 1, stderr
+        # One line each, besides the notice of a run that waited over a second for the lock.
+        said = [line for line in stderr.splitlines() if not line.startswith("awsrun: warning: waiting for another awsrun")]
+        assert len(said) == 1, stderr
     assert collections.Counter(sent.form["RoleSessionName"] for sent in sts.requests) == {name: 1 for name in SESSIONS}
     assert sum(stderr.startswith("awsrun: assumed ") for _, stderr, _ in results) == len(SESSIONS)
     names = sorted(path.name for path in folder.iterdir())
@@ -213,7 +215,8 @@ def test_a_hundred_parallel_runs_make_one_sts_call_per_key(folder: Path) -> None
         assert_sound_entry(entry)
         assert entry.with_suffix(".lock") in locks
     for lock in locks:
-        assert lock.stat().st_size == 0 and stat.S_IMODE(lock.stat().st_mode) == 0o600
+        # A lock file holds nothing but the pid of its last holder, for the waiting notice.
+        assert lock.read_text().isdigit() and stat.S_IMODE(lock.stat().st_mode) == 0o600
     assert leftovers(folder) == []
     assert elapsed < 60
 

@@ -52,8 +52,12 @@ PTY_TIMEOUT = 20
 
 @pytest.fixture(autouse=True)
 def own_session_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A session cached by one test must not spare another its AssumeRole: keep any cache in HOME."""
+    """A session cached by one test must not spare another its AssumeRole: keep any cache in HOME.
+
+    Without the cache every AssumeRole carries the code, which is what these tests look at;
+    with it, an IAM user's code goes to GetSessionToken once (tests/test_cache_memory.py)."""
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("AWSRUN_NO_CACHE", "true")
 
 
 def mfa_fields(request: StsRequest) -> Tuple[Optional[str], Optional[str]]:

@@ -118,9 +118,14 @@ NEEDS_AWS_CLI = needs_aws_cli
 
 # Every scenario has source keys, an MFA device and code, and an external id, so every
 # secret is in play; none of them on awsrun's own command line unless a scenario says so.
+# The source is temporary (it has a session token, sent to STS as it must be), so the code
+# goes with each AssumeRole; "mfa-session-kept" has an IAM user's keys, whose code goes to
+# GetSessionToken once and whose MFA session the cache keeps.
+SOURCE_TOKEN = "FwoFAKEsourceSessionTokenEXAMPLE"
 BASE_ENV: Dict[str, str] = {
     "AWS_ACCESS_KEY_ID": SOURCE_KEY_ID,
     "AWS_SECRET_ACCESS_KEY": SOURCE_SECRET,
+    "AWS_SESSION_TOKEN": SOURCE_TOKEN,
     "AWSRUN_MFA_SERIAL": SERIAL,
     "AWSRUN_MFA_CODE": MFA_CODE,
     "AWSRUN_EXTERNAL_ID": EXTERNAL_ID,
@@ -128,19 +133,22 @@ BASE_ENV: Dict[str, str] = {
 # Profiles bring the keys, the MFA device and the external id themselves.
 PROFILE_ENV: Dict[str, Optional[str]] = {
     "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWSRUN_MFA_SERIAL": None, "AWSRUN_EXTERNAL_ID": None,
+    "AWS_SESSION_TOKEN": None,
 }
 PROFILE_FILES = {
-    "credentials": f"[base]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n",
+    "credentials": f"[base]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n"
+                   f"aws_session_token = {SOURCE_TOKEN}\n",
     "config": (
         f"[profile jump]\nrole_arn = {JUMP}\nsource_profile = base\nmfa_serial = {SERIAL}\n"
         f"[profile target]\nrole_arn = {TARGET}\nsource_profile = jump\nexternal_id = {EXTERNAL_ID}\n"
         "region = eu-west-1\n"
     ),
 }
-DOTENV_KEYS = f"AWS_ACCESS_KEY_ID={SOURCE_KEY_ID}\nAWS_SECRET_ACCESS_KEY={SOURCE_SECRET}\n"
+DOTENV_KEYS = f"AWS_ACCESS_KEY_ID={SOURCE_KEY_ID}\nAWS_SECRET_ACCESS_KEY={SOURCE_SECRET}\nAWS_SESSION_TOKEN={SOURCE_TOKEN}\n"
 # Line 3 opens a quote it never closes, around the secret: python-dotenv cannot parse it.
 DOTENV_BAD_LINE = f"AWS_ACCESS_KEY_ID={SOURCE_KEY_ID}\nAWSRUN_ROLE={ROLE_ARN}\nAWS_SECRET_ACCESS_KEY='{SOURCE_SECRET}\n"
-NO_SOURCE_IN_ENV: Dict[str, Optional[str]] = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
+NO_SOURCE_IN_ENV: Dict[str, Optional[str]] = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+                                                "AWS_SESSION_TOKEN": None}
 NO_MFA: Dict[str, Optional[str]] = {"AWSRUN_MFA_SERIAL": None, "AWSRUN_MFA_CODE": None}
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -186,6 +194,8 @@ SCENARIOS = [
     case("dry-run", "--dry-run", *ROLE, says=(f"would assume {ROLE_ARN}", f"with MFA {SERIAL}"), sts_calls=0),
     case("cache-miss-then-hit", *ROLE, runs=2, says=("awsrun: assumed ", "awsrun: reusing cached session of "),
          sts_calls=1),
+    case("mfa-session-kept", *ROLE, env={"AWS_SESSION_TOKEN": None}, script=(SESSION_TOKEN_OK, OK),
+         says=("awsrun: assumed ",), sts_calls=2, last_signed_by=ISSUED_KEY_ID),
     case("profile-chain", "-p", "target", env=PROFILE_ENV, files=PROFILE_FILES, sts_calls=2, last_signed_by=ISSUED_KEY_ID),
     case("profile-chain-verbose", "-v", "-p", "target", env=PROFILE_ENV, files=PROFILE_FILES,
          says=("source credentials = shared-credentials-file (****MPLE)", "external id (from profile target)"),
