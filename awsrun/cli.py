@@ -39,11 +39,19 @@ Role session:
 
 Environment:
   --env-file PATH               Read this .env file instead of ./.env; repeatable,
-                                later files win. A named file must exist.
+                                later files win. A named file must exist, and is
+                                trusted by being named.
   --no-env-file                 Read no .env file.
   --allow-fallbacks             Let the command's SDKs fall back to the shared
                                 credentials file and instance metadata (blocked by
                                 default, so only the role's credentials are usable).
+
+Trusted .env files (awsrun reads ./.env only once you trust it; these run nothing):
+  --trust-env-file              Trust ./.env (or each --env-file PATH) as it is now:
+                                record its absolute path and SHA-256. Editing the
+                                file makes it untrusted again.
+  --list-trusted-env-files      List the trusted files, each ok, changed or missing.
+  --forget-env-file             Stop trusting ./.env (or each --env-file PATH).
 
 Long-running commands:
   --refresh                     Do not exec: run COMMAND as a child that gets
@@ -82,7 +90,8 @@ Output:
 Every option can also be set as an environment variable AWSRUN_<LONG_NAME>
 (AWSRUN_ROLE, AWSRUN_SESSION_NAME, AWSRUN_DRY_RUN=true, ...) or as the same key in
 a .env file; repeatable options take a comma-separated list. A flag beats the
-environment, which beats the .env file, which beats the default.
+environment, which beats the .env file, which beats the default. Only flags and
+the environment name .env files; the trust options are flags only.
 
 Exit status: the command's own; 125 when awsrun fails; 126 when the command
 cannot be executed; 127 when it is not found.

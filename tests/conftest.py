@@ -18,7 +18,7 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/Deploy"
 CHILD = Path(__file__).with_name("child.py")
 
 _ISOLATED_PREFIXES = ("AWS_", "AWSRUN_", "GITHUB_", "GITLAB_", "CI_", "BOTO_")
-_ISOLATED_NAMES = ("CI", "SHELL")
+_ISOLATED_NAMES = ("CI", "SHELL", "XDG_CONFIG_HOME")
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +79,13 @@ def run_awsrun(
         stdin=subprocess.DEVNULL,
         **kwargs,
     )
+
+
+def trust_env_file(path: str | Path = ".env") -> None:
+    """Trust ``path`` as it is now, as ``awsrun --trust-env-file`` does (in this test's HOME)."""
+    from awsrun.trust import trust_files
+
+    trust_files(os.environ, [str(path)])
 
 
 def child_report(stdout: str) -> dict:
