@@ -155,7 +155,7 @@ def load(environ: Mapping[str, str], warn: Any) -> Dict[str, str]:
         return {}
 
 
-def _write_entries(folder_fd: int, folder: str, entries: Mapping[str, str]) -> None:
+def _write_entries(folder: str, files: Mapping[str, str]) -> None:
     """Replace the store atomically: a 0600 temporary file, fsync, rename over the old one."""
     import tempfile
 
@@ -163,7 +163,7 @@ def _write_entries(folder_fd: int, folder: str, entries: Mapping[str, str]) -> N
     try:
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{STORE_NAME}.", suffix=".tmp")  # 0600, O_EXCL
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump({"version": _VERSION, "files": dict(sorted(entries.items()))}, stream, indent=1)
+            json.dump({"version": _VERSION, "files": dict(sorted(files.items()))}, stream, indent=1)
             stream.write("\n")
             stream.flush()
             os.fsync(stream.fileno())
@@ -186,18 +186,19 @@ def _editing(environ: Mapping[str, str]) -> Iterator[Dict[str, str]]:
     path = store_path(environ)
     folder = os.path.dirname(path)
     with _open_folder(folder, create=True) as folder_fd:
-        assert folder_fd is not None
+        if folder_fd is None:  # removed again since it was made
+            raise ConfigError(f"cannot create {shown(folder)} (it went away)")
         try:
             import fcntl
 
             fcntl.flock(folder_fd, fcntl.LOCK_EX)  # released when the folder fd closes
         except (ImportError, OSError):  # Windows, or a file system without locks: last writer wins
             pass
-        entries = _read_entries(folder_fd, path)
-        before = dict(entries)
-        yield entries
-        if entries != before:
-            _write_entries(folder_fd, folder, entries)
+        current = _read_entries(folder_fd, path)
+        before = dict(current)
+        yield current
+        if current != before:
+            _write_entries(folder, current)
 
 
 # --- the actions: --trust-env-file, --list-trusted-env-files, --forget-env-file ----------------

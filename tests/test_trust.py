@@ -313,6 +313,20 @@ def test_list_and_forget(isolated: Path) -> None:
     assert [line.split()[1] for line in listed.stdout.splitlines()] == [str(isolated / "b.env")]
 
 
+def test_parallel_trusts_keep_every_entry(isolated: Path) -> None:
+    names = [f"{index}.env" for index in range(4)]
+    for name in names:
+        (isolated / name).write_text(f"N={name}\n")
+    runs = [subprocess.Popen([sys.executable, "-m", "awsrun", "--trust-env-file", "--env-file", name],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            for name in names]
+    assert [run.wait(timeout=60) for run in runs] == [0] * len(names)
+    for run in runs:
+        run.stdout.close(), run.stderr.close()
+    stored = json.loads(store_file().read_text())["files"]
+    assert sorted(stored) == sorted(str(isolated / name) for name in names)
+
+
 def test_list_with_no_store_is_empty(isolated: Path) -> None:
     result = run_awsrun(["--list-trusted-env-files"])
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
