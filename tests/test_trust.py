@@ -74,9 +74,8 @@ def test_untrusted_dotenv_cannot_pick_the_role_hide_it_or_load_code(isolated: Pa
     result = run_awsrun(["-p", "deploy", "--", "bash", "-c", f"exec {shlex.join(child())}"], env=env)
     assert result.returncode == 0, result.stderr
     report = child_report(result.stdout)["env"]
-    assert report["AWSRUN_ASSUMED_ROLE_ARN"] == "arn:aws:sts::123456789012:assumed-role/Deploy/" + report[
-        "AWSRUN_ASSUMED_ROLE_ARN"].rsplit("/", 1)[1]
-    assert "attacker" not in report["AWSRUN_ASSUMED_ROLE_ARN"].lower()
+    assert report["AWSRUN_ASSUMED_ROLE_ARN"].startswith("arn:aws:sts::123456789012:assumed-role/Deploy/")
+    assert "attacker" not in report["AWSRUN_ASSUMED_ROLE_ARN"].lower()  # neither its role nor its session name
     for name in ("NODE_OPTIONS", "BASH_ENV", "ATTACKER_MARK"):
         assert name not in report, name
     assert report.get("PYTHONPATH") == os.environ.get("PYTHONPATH")  # the real one, never the .env's
