@@ -146,6 +146,7 @@ class Prepared(NamedTuple):
     source: Any
     region: str
     hops: List[Hop]
+    profile_chain: Optional[ProfileChain] = None  # to plan more final roles from (--each-role)
 
 
 def prepare(
@@ -198,7 +199,7 @@ def prepare(
         say(f"source credentials = {described}")
         for hop in hops:
             say(hop.explain())
-    return Prepared(source, region, hops)
+    return Prepared(source, region, hops, chain)
 
 
 def assume_all(

@@ -2,7 +2,8 @@
 
 Usage:
   awsrun [options] [--role ARN]... [--tag KEY=VALUE]... [--transitive-tag KEY]...
-         [--policy-arn ARN]... [--env-file PATH]... [--] [COMMAND [ARG...]]
+         [--policy-arn ARN]... [--env-file PATH]... [--each-role ARN]...
+         [--] [COMMAND [ARG...]]
 
 With no COMMAND, awsrun starts $SHELL (or /bin/sh) under the role.
 
@@ -59,6 +60,16 @@ Long-running commands:
                                 credentials protocol SDKs speak), renewed before they
                                 expire, for jobs that outlive one role session.
 
+One command under many roles:
+  --each-role ARN               Run COMMAND once per role, as a child, instead of exec;
+                                repeatable; @FILE reads one role per line. Each is the
+                                final hop: after any --role, from the --profile's source.
+  --parallel N                  Run at most N roles at once (1-100). Default: 4.
+  --no-prefix                   Do not start each output line with [ROLE@ACCOUNT].
+  --output-dir DIR              Write each role's output to DIR/ROLE@ACCOUNT.out and
+                                .err instead of the terminal.
+  --report FILE                 Write a JUnit XML report (JSON if FILE ends in .json).
+
 Output instead of exec (no COMMAND):
   --export                      Print lines that give the current shell the role's
                                 credentials and region: eval "$(awsrun -r ROLE --export)".
@@ -94,7 +105,8 @@ environment, which beats the .env file, which beats the default. Only flags and
 the environment name .env files; the trust options are flags only.
 
 Exit status: the command's own; 125 when awsrun fails; 126 when the command
-cannot be executed; 127 when it is not found.
+cannot be executed; 127 when it is not found. With --each-role: 0 when every run
+exits 0, 125 when awsrun failed for any role, else 123.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Optional, Sequence
 from awsrun.credentials import Credentials
 from awsrun.errors import CommandNotExecutable, CommandNotFound
 
-__all__ = ["Refresher", "run_child", "FORWARDED_SIGNALS"]
+__all__ = ["Refresher", "run_child", "FORWARDED_SIGNALS", "in_terminal_foreground"]
 
 # SDKs renew container credentials from 15 minutes before expiry; serve ones that have
 # comfortably more than that.
@@ -119,6 +119,9 @@ def _in_terminal_foreground() -> bool:
         return False
     finally:
         os.close(fd)
+
+
+in_terminal_foreground = _in_terminal_foreground  # --each-role forwards signals the same way
 
 
 def run_child(command: Sequence[str], environ: Mapping[str, str], refresher: Refresher) -> int:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["run"]
 
+# fanout.OPTIONS, named here so that runs without them never import fanout.
+_FANOUT_OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
+
 
 def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         exec_command: Callable[[Sequence[str], Mapping[str, str]], Any]) -> int:
@@ -39,6 +42,11 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     if config.verbose:
         for line in config.explain():
             console.say(line)
+    fan_out = None
+    if any(config.given(name) for name in _FANOUT_OPTIONS):  # --each-role: checked before anything else
+        from awsrun import fanout
+
+        fan_out = fanout.options(settings_module.raw_values(args, environ, files), config, bool(args["COMMAND"]))
     if config.mode != "exec" and args["COMMAND"]:
         raise UsageError(f"--{config.mode} prints credentials and runs no command: drop {args['COMMAND']!r}")
     if config.mode == "unset":
@@ -48,7 +56,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
 
         console.out.write(output.unset_lines(config.format))
         return ExitStatus.OK
-    if not config.roles and not config.profile:
+    if not config.roles and not config.profile and not fan_out:
         raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or name a --profile")
 
     from awsrun import environment, execute
@@ -62,6 +70,10 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         _check_partitions(config, region)
     issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
     dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
+    if fan_out:
+        shared = fanout.Shared(config, command, child_base, environ, region, region_source, issued,
+                               dotenv_credentials, _check_partitions, _print_plan, mfa_prompt)
+        return fanout.run(fan_out, shared, console)
 
     from awsrun.cache import Entry, cached, open_cache
     from awsrun.cachekey import cache_key

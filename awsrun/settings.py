@@ -14,7 +14,7 @@ from awsrun.envfile import DEFAULT_PATH, EnvFiles
 from awsrun.errors import InvalidValue, UsageError
 from awsrun.naming import default_session_name
 
-__all__ = ["Settings", "resolve", "wants_debug", "env_file_paths", "env_name"]
+__all__ = ["Settings", "resolve", "raw_values", "wants_debug", "env_file_paths", "env_name"]
 
 # Not settable from the environment or a .env: which files to read and whether to trust them.
 _NOT_SETTINGS = {"--help", "--version", "--env-file", "--no-env-file", "--trust-env-file", "--list-trusted-env-files",
@@ -143,6 +143,11 @@ def _layers(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles
         if not raw[name]:
             sources.pop(name, None)  # set to empty or false: nothing to report
     return raw, sources
+
+
+def raw_values(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles) -> Dict[str, Any]:
+    """Every setting's unchecked value by the same precedence, for modes that check their own (--each-role)."""
+    return _layers(args, environ, files)[0]
 
 
 def wants_debug(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles) -> bool:

@@ -126,14 +126,17 @@ class Source:
         return f"{credentials.method} ({mask(frozen.access_key)})"
 
     def client(self, region: str, connect_timeout: float, read_timeout: float,
-               credentials: Optional[Credentials] = None) -> Any:
-        """An STS client signing with the source credentials, or with ``credentials`` (a chain)."""
+               credentials: Optional[Credentials] = None, max_pool_connections: int = 10) -> Any:
+        """An STS client signing with the source credentials, or with ``credentials`` (a chain).
+
+        ``max_pool_connections``: how many threads may share the client (--each-role)."""
         from botocore.config import Config
 
         config = Config(
             retries={"mode": "standard"},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            max_pool_connections=max_pool_connections,
             user_agent_extra=f"awsrun/{__version__}",
         )
         keys: Dict[str, Any] = {}
