@@ -44,11 +44,19 @@ Role session:
 
 Environment:
   --env-file PATH               Read this .env file instead of ./.env; repeatable,
-                                later files win. A named file must exist.
+                                later files win. A named file must exist, and is
+                                trusted by being named.
   --no-env-file                 Read no .env file.
   --allow-fallbacks             Let the command's SDKs fall back to the shared
                                 credentials file and instance metadata (blocked by
                                 default, so only the role's credentials are usable).
+
+Trusted .env files (awsrun reads ./.env only once you trust it; these run nothing):
+  --trust-env-file              Trust ./.env (or each --env-file PATH) as it is now:
+                                record its absolute path and SHA-256. Editing the
+                                file makes it untrusted again.
+  --list-trusted-env-files      List the trusted files, each ok, changed or missing.
+  --forget-env-file             Stop trusting ./.env (or each --env-file PATH).
 
 Long-running commands:
   --refresh                     Do not exec: run COMMAND as a child that gets
@@ -106,7 +114,8 @@ Output:
 Every option can also be set as an environment variable AWSRUN_<LONG_NAME>
 (AWSRUN_ROLE, AWSRUN_SESSION_NAME, AWSRUN_DRY_RUN=true, ...) or as the same key in
 a .env file; repeatable options take a comma-separated list. A flag beats the
-environment, which beats the .env file, which beats the default. An unknown
+environment, which beats the .env file, which beats the default. Only flags and
+the environment name .env files; the trust options are flags only. An unknown
 AWSRUN_* name is warned about. Durations (--duration, --min-ttl) are seconds or
 a number with units h, m, s: 900, 15m, 1h30m, 12h.
 

@@ -1,14 +1,18 @@
-"""Read .env files with python-dotenv, without interpolation and without touching os.environ."""
+"""Read .env files with python-dotenv, without interpolation and without touching os.environ.
+
+A ./.env that awsrun finds by itself is read only once the user trusted it (awsrun/trust.py).
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 from types import MappingProxyType
-from typing import Dict, List, Mapping, NamedTuple, Sequence
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 from awsrun.errors import ConfigError
 
-__all__ = ["EnvFiles", "read"]
+__all__ = ["EnvFiles", "read", "read_bytes"]
 
 DEFAULT_PATH = ".env"
 
@@ -20,27 +24,68 @@ class EnvFiles(NamedTuple):
     origin: Mapping[str, str] = MappingProxyType({})
 
 
-def read(paths: Sequence[str], required: bool) -> EnvFiles:
-    """Read ``paths`` in order; a missing file is an error only when ``required``."""
+def read(paths: Sequence[str], required: bool, environ: Optional[Mapping[str, str]] = None,
+         warn: Optional[Callable[[str], None]] = None) -> EnvFiles:
+    """Read ``paths`` in order.
+
+    Named files (``required``) must exist and are trusted by being named. A file awsrun
+    found by itself (not ``required``: ./.env) is read only when the trust store in
+    ``environ``'s config folder holds its path and the SHA-256 of its bytes; otherwise
+    ``warn`` says why and it is skipped. A folder named .env (a virtualenv) is no .env file.
+    """
     values: Dict[str, str] = {}
     origin: Dict[str, str] = {}
+    trusted: Optional[Mapping[str, str]] = None
     for path in paths:
-        if not os.path.exists(path):
-            if required:
-                raise ConfigError(f"cannot read env file {path!r}: no such file")
-            continue
-        for key, value in _read_one(path).items():
+        if not required:
+            if not os.path.isfile(path):
+                continue
+            from awsrun import trust
+
+            if trusted is None:
+                trusted = trust.load(os.environ if environ is None else environ, warn or _ignore)
+            absolute = os.path.abspath(path)
+            if absolute not in trusted:  # never read what was never trusted
+                (warn or _ignore)(trust.ignored_message(absolute, trust.UNTRUSTED))
+                continue
+            content = read_bytes(path)
+            decision = trust.verdict(trusted, absolute, content)
+            if decision != trust.TRUSTED:
+                (warn or _ignore)(trust.ignored_message(absolute, decision))
+                continue
+        else:
+            content = read_bytes(path)
+        for key, value in _parse(path, content).items():
             values[key] = value
             origin[key] = path
     return EnvFiles(values, origin)
 
 
-def _read_one(path: str) -> Dict[str, str]:
-    from dotenv import dotenv_values
+def _ignore(message: str) -> None:
+    pass
 
-    if not os.path.isfile(path):
+
+def read_bytes(path: str) -> bytes:
+    """The file's bytes, read once: what is hashed for trust is exactly what is parsed."""
+    if not os.path.exists(path):
+        raise ConfigError(f"cannot read env file {path!r}: no such file")
+    if not os.path.isfile(path):  # checked first: opening a FIFO would block
         raise ConfigError(f"cannot read env file {path!r}: not a regular file")
+    try:
+        # O_NONBLOCK: a FIFO swapped in since the check must not hang the open.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise ConfigError(f"cannot read env file {path!r}: not a regular file")
+            return stream.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read env file {path!r}: {exc.strerror or exc}") from None
+
+
+def _parse(path: str, content: bytes) -> Dict[str, str]:
+    import io
     import logging
+
+    from dotenv import dotenv_values
 
     class UnparsedLines(logging.Handler):
         """python-dotenv only logs the lines it cannot parse; collect their numbers."""
@@ -58,9 +103,9 @@ def _read_one(path: str) -> Dict[str, str]:
     logger.addHandler(collector)
     propagate, logger.propagate = logger.propagate, False
     try:
-        parsed = dotenv_values(path, interpolate=False, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read env file {path!r}: {exc.strerror or exc}") from None
+        # Decoded as open(path, encoding="utf-8") would: the same text python-dotenv reads from a path.
+        text = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8")
+        parsed = dotenv_values(stream=text, interpolate=False)
     except UnicodeDecodeError:
         raise ConfigError(f"cannot read env file {path!r}: not UTF-8 text") from None
     finally:

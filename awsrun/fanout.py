@@ -144,7 +144,8 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     if config.dry_run:
         for name, hops in zip(names, plans):
             text = io.StringIO()
-            shared.print_plan(text, hops, prepared.region, shared.child_base, shared.command, not config.allow_fallbacks)
+            shared.print_plan(text, hops, prepared.region, shared.environ, shared.child_base, shared.command,
+                              not config.allow_fallbacks)
             for line in text.getvalue().splitlines():
                 print(f"[{name}] {line}", file=console.out)
         return ExitStatus.OK

@@ -27,11 +27,15 @@ _FANOUT_OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
 def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         exec_command: Callable[[Sequence[str], Mapping[str, str]], Any]) -> int:
     """Do what the parsed ``args`` ask; ``console`` says things and knows --debug/--quiet."""
+    if any(args.get(name) for name in ("--trust-env-file", "--list-trusted-env-files", "--forget-env-file")):
+        from awsrun.trust import run_action
+
+        return run_action(args, environ, console.out)
     from awsrun import settings as settings_module
     from awsrun.envfile import read as read_env_files
 
     paths, required = settings_module.env_file_paths(args, environ)
-    files = read_env_files(paths, required)
+    files = read_env_files(paths, required, environ, console.warn)
     if any(name.startswith("AWSRUN_") for name in (*environ, *files.values)):
         from awsrun.typos import unknown_variables
 
@@ -88,7 +92,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     session = _RoleSession(config, dotenv_credentials, issued, region, region_source, console)
     if config.dry_run:
         plan = session.plan()
-        _print_plan(console.out, plan.hops, plan.region, child_base, command or ["<no command: output mode>"],
+        _print_plan(console.out, plan.hops, plan.region, environ, child_base, command or ["<no command: output mode>"],
                     not config.allow_fallbacks)
         return ExitStatus.OK
 
@@ -345,8 +349,12 @@ def _check_partitions(config: Settings, region: str) -> None:
             )
 
 
-def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str, str], command: List[str], block: bool) -> None:
-    """What --dry-run shows: the calls it would make and the environment diff, no secret."""
+def _print_plan(out: TextIO, hops: Sequence[Any], region: str, environ: Mapping[str, str], base: Mapping[str, str],
+                command: List[str], block: bool) -> None:
+    """What --dry-run shows: the calls it would make and the environment diff, no secret.
+
+    The diff is against awsrun's own environment, so the variables a .env adds show too.
+    """
     from datetime import datetime, timedelta, timezone
 
     from awsrun import environment
@@ -363,10 +371,10 @@ def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str
     expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
     placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
     child = environment.child_environment(base, placeholder, region, block)
-    for name in sorted(set(base) - set(child)):
+    for name in sorted(set(environ) - set(child)):
         line(f"remove {name}")
     for name, value in child.items():
-        if base.get(name) != value:
+        if environ.get(name) != value:
             line(f"set {name}={value}")
     import shlex
 

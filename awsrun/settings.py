@@ -16,7 +16,9 @@ from awsrun.naming import default_session_name
 
 __all__ = ["Settings", "resolve", "raw_values", "wants_debug", "env_file_paths", "env_name"]
 
-_NOT_SETTINGS = {"--help", "--version", "--completion", "--env-file", "--no-env-file", "--", "COMMAND", "ARG"}
+# Not settable from the environment or a .env: which files to read and whether to trust them.
+_NOT_SETTINGS = {"--help", "--version", "--completion", "--env-file", "--no-env-file", "--trust-env-file",
+                 "--list-trusted-env-files", "--forget-env-file", "--", "COMMAND", "ARG"}
 TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _MASKED = {"external-id", "mfa-code"}

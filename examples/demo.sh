@@ -59,5 +59,14 @@ awsrun -q --role "$role" -- sh -c 'exit 2'; echo "   command exited 2 -> awsrun 
 awsrun -q --role "arn:aws:iam::123:role/typo" -- true; echo "   bad role ARN -> awsrun exited $? (checked before any STS call)"
 awsrun -q --role "$role" -- no-such-command; echo "   command not found -> awsrun exited $? (no STS call spent)"
 set -e
+
+echo
+echo "== 5. a ./.env is read only once you trust it (a cloned repository's .env could pick the role)"
+export XDG_CONFIG_HOME="$PWD/config"   # the demo's own list of trusted files, not yours
+printf 'GREETING=hello from .env\n' > .env
+show_greeting='echo "   GREETING = ${GREETING:-(not set: the .env was not read)}"'
+awsrun -q --role "$role" -- sh -c "$show_greeting"
+awsrun --trust-env-file | sed 's/^/   /'
+awsrun -q --role "$role" -- sh -c "$show_greeting"
 echo
 echo "== done"

@@ -29,7 +29,7 @@ import awsguard_net  # noqa: E402
 awsguard_net.install()  # this process too: no request may leave 127.0.0.1
 
 _ISOLATED_PREFIXES = ("AWS_", "AWSRUN_", "GITHUB_", "GITLAB_", "CI_", "BOTO_")
-_ISOLATED_NAMES = ("CI", "SHELL")
+_ISOLATED_NAMES = ("CI", "SHELL", "XDG_CONFIG_HOME")
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +101,13 @@ def run_awsrun(
         stdin=subprocess.DEVNULL,
         **kwargs,
     )
+
+
+def trust_env_file(path: str | Path = ".env") -> None:
+    """Trust ``path`` as it is now, as ``awsrun --trust-env-file`` does (in this test's HOME)."""
+    from awsrun.trust import trust_files
+
+    trust_files(os.environ, [str(path)])
 
 
 def child_report(stdout: str) -> dict:

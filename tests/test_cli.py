@@ -16,6 +16,7 @@ import pytest
 import awsrun
 from awsrun import cli, execute
 from awsrun.errors import CommandNotExecutable, CommandNotFound, ExitStatus
+from tests.conftest import trust_env_file
 
 ROLE = "arn:aws:iam::123456789012:role/Deploy"
 
@@ -85,6 +86,7 @@ def test_help(argv: List[str]) -> None:
 
 def test_help_does_not_read_the_env_file(isolated: Path) -> None:
     (isolated / ".env").write_text("this line cannot be parsed\n")
+    trust_env_file(isolated / ".env")
     status, out, err, _ = run(["--help"])
     assert (status, err) == (0, "")
     assert "Usage:" in out
@@ -227,12 +229,14 @@ def test_validation_errors(argv: List[str], environ: Dict[str, str], shown: str)
 
 def test_bad_env_file_line_is_one_line(isolated: Path) -> None:
     (isolated / ".env").write_text("AWSRUN_ROLE=arn:aws:iam::123456789012:role/Deploy\nnot a line\n")
+    trust_env_file(isolated / ".env")
     line = assert_one_line_failure(*run(["true"]))
     assert "'.env'" in line and "line 2" in line
 
 
 def test_bad_value_from_env_file_is_one_line(isolated: Path) -> None:
     (isolated / ".env").write_text("AWSRUN_ROLE=arn:aws:iam::123456789012:role/Deploy\nAWSRUN_DURATION=10\n")
+    trust_env_file(isolated / ".env")
     line = assert_one_line_failure(*run(["true"]))
     assert "'10'" in line
 
@@ -273,6 +277,7 @@ def test_command_is_looked_up_on_the_dotenv_path(isolated: Path, tmp_path: Path,
     # With no PATH in the environment, the child's PATH comes from .env, and so does the lookup.
     tool = make_file(tmp_path / "dotenv-bin" / "only-in-dotenv", 0o755)
     (isolated / ".env").write_text(f"PATH={tool.parent}\n")
+    trust_env_file(isolated / ".env")
     keys = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
     for name, value in keys.items():
         monkeypatch.setenv(name, value)  # botocore reads the real environment

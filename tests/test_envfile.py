@@ -12,6 +12,7 @@ import pytest
 from awsrun import envfile
 from awsrun.envfile import DEFAULT_PATH, EnvFiles
 from awsrun.errors import ConfigError, ExitStatus
+from tests.conftest import trust_env_file
 
 
 def write(directory: Path, name: str, text: str) -> str:
@@ -100,8 +101,12 @@ def test_missing_default_file_is_empty(isolated: Path) -> None:
     assert result == EnvFiles({}, {})
 
 
-def test_default_file_is_read_from_the_current_directory(isolated: Path) -> None:
+def test_default_file_is_read_from_the_current_directory_once_trusted(isolated: Path) -> None:
     write(isolated, ".env", "A=1\n")
+    warnings: List[str] = []
+    assert envfile.read([DEFAULT_PATH], required=False, warn=warnings.append) == EnvFiles({}, {})
+    assert len(warnings) == 1 and "untrusted" in warnings[0]
+    trust_env_file()
     result = envfile.read([DEFAULT_PATH], required=False)
     assert (result.values, result.origin) == ({"A": "1"}, {"A": DEFAULT_PATH})
 
@@ -132,17 +137,25 @@ def test_unparseable_line_names_file_and_line(tmp_path: Path, text: str, line: i
 
 def test_unparseable_default_file_is_an_error_too(isolated: Path) -> None:
     write(isolated, ".env", "A=1\nnot valid\n")
+    assert envfile.read([DEFAULT_PATH], required=False) == EnvFiles({}, {})  # untrusted: never parsed
+    trust_env_file()
     with pytest.raises(ConfigError, match="line 2"):
         envfile.read([DEFAULT_PATH], required=False)
 
 
-@pytest.mark.parametrize("required", [True, False])
-def test_directory_is_an_error(tmp_path: Path, required: bool) -> None:
+def test_named_directory_is_an_error(tmp_path: Path) -> None:
     directory = tmp_path / "dir.env"
     directory.mkdir()
     with pytest.raises(ConfigError) as caught:
-        envfile.read([str(directory)], required=required)
+        envfile.read([str(directory)], required=True)
     assert repr(str(directory)) in str(caught.value)
+
+
+def test_default_directory_is_no_env_file(isolated: Path) -> None:
+    (isolated / DEFAULT_PATH).mkdir()  # a virtualenv named .env
+    warnings: List[str] = []
+    assert envfile.read([DEFAULT_PATH], required=False, warn=warnings.append) == EnvFiles({}, {})
+    assert warnings == []
 
 
 def test_not_utf8_is_an_error(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import pytest
 
-from tests.conftest import SOURCE_KEY_ID, run_awsrun
+from tests.conftest import SOURCE_KEY_ID, run_awsrun, trust_env_file
 from tests.fake_sts import FakeSts, Reply, Request, assume_role_ok, error, get_session_token_ok
 
 DEPLOY = "arn:aws:iam::123456789012:role/Deploy"
@@ -525,6 +525,7 @@ def test_a_dotenv_may_not_choose_where_awsrun_writes(variable: str, source_env: 
     target = tmp_path / "home" / ".bashrc"
     target.write_text("precious")
     (isolated / ".env").write_text(f"{variable}={target}\n")
+    trust_env_file(isolated / ".env")
     result = run_awsrun(["--no-cache", *each(DEPLOY, READONLY), "--", "true"], env=source_env)
     assert result.returncode == 125
     assert f"{variable} in " in result.stderr and "may not choose where awsrun writes" in result.stderr

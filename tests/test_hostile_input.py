@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from awsrun import cli
 from awsrun.credentials import Credentials
-from tests.conftest import SOURCE_KEY_ID, SOURCE_SECRET
+from tests.conftest import SOURCE_KEY_ID, SOURCE_SECRET, trust_env_file
 from tests.fake_sts import FakeSts, assume_role_ok, closed_port_url
 
 ROLE = "arn:aws:iam::123456789012:role/Deploy"
@@ -420,6 +420,7 @@ def value_layers(option: str, value: str, layer: str) -> Tuple[List[str], Dict[s
     quoted = "'" + value + "'" if "'" not in value and "\\" not in value else \
         '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     Path(".env").write_text(f"{variable}={quoted}\n", encoding="utf-8")
+    trust_env_file()
     from dotenv import dotenv_values
 
     return [], base_environ(), dotenv_values(".env", interpolate=False).get(variable) or ""
@@ -592,6 +593,7 @@ def dotenv_problem(content: bytes) -> Optional[str]:
 @given(content=ENV_FILE_BYTES)
 def test_any_dotenv_content_is_one_line_naming_it_or_proceeds(offline: Offline, content: bytes) -> None:
     Path(".env").write_bytes(content)
+    trust_env_file()
     outcome = invoke(offline, [f"--role={ROLE}", "--", *COMMAND, "--debug", "-q"])
     assert_refused_or_proceeded(outcome, offline, [*COMMAND, "--debug", "-q"])
     if dotenv_problem(content):
@@ -612,6 +614,7 @@ def test_dotenv_values_are_never_expanded_from_awsruns_environment(
     secret, name = "s3cr3t-hostile-value", "expandedname"
     role = "123456789012:expandedrole"
     Path(".env").write_text(f"{key}={quote}{reference}{quote}\n", encoding="utf-8")
+    trust_env_file()
     env = base_environ(SECRET_VAR=secret, NAME_VAR=name if key != "AWSRUN_ROLE" else role)
     argv = [f"--role={ROLE}"] if key != "AWSRUN_ROLE" else []
     outcome = invoke(offline, [*argv, "--", *COMMAND], env)
@@ -652,6 +655,7 @@ def test_dotenv_values_are_values_never_options_or_arguments(
     offline: Offline, line: str, result: str, detail: Any, source: str
 ) -> None:
     Path(".env").write_text(line + "\n", encoding="utf-8")
+    trust_env_file()
     env = base_environ(AWSRUN_ENV_FILE=".env") if source == "named" else base_environ()
     argv = [] if line.startswith("AWSRUN_ROLE") else [f"--role={ROLE}"]
     command = [*COMMAND, "--role", "x", "--dry-run"]
@@ -674,6 +678,7 @@ def test_no_dotenv_value_changes_the_command_line(
 ) -> None:
     assume(quote not in value and "\\" not in value)
     Path(".env").write_text(f"{key}={quote}{value}{quote}\n", encoding="utf-8")
+    trust_env_file()
     outcome = invoke(offline, [f"--role={ROLE}", "--", *COMMAND, *command])
     assert_refused_or_proceeded(outcome, offline, [*COMMAND, *command])
 
@@ -883,6 +888,7 @@ def test_known_hostile_inputs_are_one_clear_line_before_sts(
 ) -> None:
     if dotenv is not None:
         Path(".env").write_bytes(dotenv)
+        trust_env_file()
     if config is not None:
         Path(os.environ["AWS_CONFIG_FILE"]).write_text(config, encoding="utf-8")
     result = run_process([*args, "--", *COMMAND], source_keys(fake_sts.url))

@@ -19,7 +19,8 @@ from typing import Dict, Iterable, List, Optional, Union
 
 import pytest
 
-from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, needs_aws_cli
+from tests.conftest import (CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, needs_aws_cli, run_awsrun,
+                            trust_env_file)
 
 ACCOUNT = "123456789012"
 # Keys of other sources; each id ends differently so `-v`'s masked id (last four) tells them apart.
@@ -236,6 +237,7 @@ def test_region_is_set_under_both_names(
 ) -> None:
     if dotenv:
         Path(".env").write_text(dotenv)
+        trust_env_file()
     result = run_awsrun(["-r", ROLE_ARN, "-s", "itest", *args, *child(0)], env={**source_env, **extra_env})
     env = assert_ok_child(result)["env"]
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == region
@@ -265,6 +267,7 @@ def test_fallbacks_blocked_unless_allowed(
 ) -> None:
     if dotenv:
         Path(".env").write_text(dotenv)
+        trust_env_file()
     # "TRUE" still disables IMDS for botocore, yet differs from the "true" awsrun sets.
     users = {"AWS_EC2_METADATA_DISABLED": "TRUE", "AWS_SHARED_CREDENTIALS_FILE": os.environ["AWS_SHARED_CREDENTIALS_FILE"]}
     result = run_awsrun(["-r", ROLE_ARN, "-s", "itest", *args, *child(0)], env={**source_env, **extra_env, **users})
@@ -413,6 +416,7 @@ def test_dotenv_in_the_cwd_gives_role_and_session_name(source_env: Dict[str, str
     project = tmp_path / "project"
     project.mkdir()
     (project / ".env").write_text(f"AWSRUN_ROLE={ACCOUNT}:FromDotenv\nAWSRUN_SESSION_NAME=dotenv-session\n")
+    trust_env_file(project / ".env")
     result = run_awsrun(child(0), env=source_env, cwd=project)
     env = assert_ok_child(result)["env"]
     assert env["AWSRUN_ASSUMED_ROLE_ARN"] == assumed("FromDotenv", "dotenv-session")
@@ -434,6 +438,7 @@ def test_dotenv_source_credentials_when_the_environment_has_none(
         "profile": ["AWS_PROFILE=src"],
     }[kind]
     Path(".env").write_text("\n".join(lines) + "\n")
+    trust_env_file()
     result = run_awsrun(["-v", "-r", ROLE_ARN, "-s", "itest", *child(0)], env={"AWS_ENDPOINT_URL_STS": moto_sts})
     env = assert_ok_child(result)["env"]
     assert env["AWSRUN_ASSUMED_ROLE_ARN"] == assumed()
@@ -450,6 +455,7 @@ def test_real_environment_credentials_win_over_dotenv(
 ) -> None:
     write_profile("src")
     Path(".env").write_text(f"AWS_ACCESS_KEY_ID={DOTENV_KEY_ID}\nAWS_SECRET_ACCESS_KEY={DOTENV_SECRET}\n")
+    trust_env_file()
     env_in = dict(source_env) if real == "keys" else {real: "src", "AWS_ENDPOINT_URL_STS": source_env["AWS_ENDPOINT_URL_STS"]}
     result = run_awsrun(["-v", "-r", ROLE_ARN, "-s", "itest", *child(0)], env=env_in)
     env = assert_ok_child(result)["env"]
@@ -471,6 +477,7 @@ def test_other_dotenv_keys_reach_the_child_unless_the_environment_sets_them(sour
         "AWS_BEARER_TOKEN_BEDROCK=dotenvBearerToken\n"
         "AWSRUN_UNRELATED=dotenvAwsrunValue\n"
     )
+    trust_env_file()
     result = run_awsrun(["-r", ROLE_ARN, "-s", "itest", *child(0)], env={**source_env, "BAR": "from-environment"})
     env = assert_ok_child(result)["env"]
     assert env["FOO"] == "from-dotenv"
@@ -486,6 +493,7 @@ def test_later_env_files_win(source_env: Dict[str, str]) -> None:
     Path("a.env").write_text("AWSRUN_SESSION_NAME=from-a\nFOO=a\nONLY_A=a\n")
     Path("b.env").write_text("AWSRUN_SESSION_NAME=from-b\nFOO=b\n")
     Path(".env").write_text("AWSRUN_SESSION_NAME=from-default-file\nDEFAULT_FILE=yes\n")
+    trust_env_file()
     result = run_awsrun(["--env-file", "a.env", "--env-file", "b.env", "-r", ROLE_ARN, *child(0)], env=source_env)
     env = assert_ok_child(result)["env"]
     assert env["AWSRUN_ASSUMED_ROLE_ARN"] == assumed(session="from-b")
@@ -505,6 +513,8 @@ def test_missing_env_file_is_125_naming_it(how: str) -> None:
 def test_unparseable_env_file_line_is_125_naming_file_and_line(named: Optional[str]) -> None:
     path = named or ".env"
     Path(path).write_text("# a comment\nFOO=bar\nthis line is not KEY=VALUE\nBAZ=qux\n")
+    if not named:
+        trust_env_file()
     args = ["--env-file", path] if named else []
     result = run_awsrun([*args, "-r", ROLE_ARN, *child(0)], env=no_sts_env())
     line = assert_one_line_failure(result, 125, path)
@@ -514,6 +524,7 @@ def test_unparseable_env_file_line_is_125_naming_file_and_line(named: Optional[s
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_no_env_file_ignores_dotenv(source_env: Dict[str, str], how: str) -> None:
     Path(".env").write_text("AWSRUN_SESSION_NAME=from-dotenv\nAWSRUN_QUIET=true\nFOO=bar\n")
+    trust_env_file()
     args, env = (["--no-env-file"], {}) if how == "flag" else ([], {"AWSRUN_NO_ENV_FILE": "true"})
     result = run_awsrun([*args, "-r", ROLE_ARN, "-s", "from-flag", *child(0)], env={**source_env, **env})
     report = assert_ok_child(result)
@@ -551,6 +562,7 @@ def test_precedence_flag_over_environment_over_dotenv(
         env.update(AWSRUN_ROLE=f"{ACCOUNT}:{role['env']}", AWSRUN_SESSION_NAME=session["env"])
     if "dotenv" in layers:
         Path(".env").write_text(f"AWSRUN_ROLE={ACCOUNT}:{role['dotenv']}\nAWSRUN_SESSION_NAME={session['dotenv']}\n")
+        trust_env_file()
     result = run_awsrun([*args, *child(0)], env=env)
     report = assert_ok_child(result)
     assert report["env"]["AWSRUN_ASSUMED_ROLE_ARN"] == assumed(role[winner], session[winner])
@@ -573,6 +585,7 @@ def test_dry_run_prints_the_plan_without_secrets_or_sts(
 ) -> None:
     if dotenv:
         Path(".env").write_text(dotenv)
+        trust_env_file()
     secrets = {
         "AWS_SESSION_TOKEN": "sourceSessionTokenValue",
         "AWS_BEARER_TOKEN_BEDROCK": "bedrockBearerValue",
@@ -636,6 +649,7 @@ def test_notice_names_role_and_expiry_unless_quiet(
 ) -> None:
     if dotenv:
         Path(".env").write_text(dotenv)
+        trust_env_file()
     result = run_awsrun([*args, "-r", ROLE_ARN, "-s", "itest", *child(0)], env={**source_env, **extra_env})
     env = assert_ok_child(result)["env"]
     if quiet:
@@ -647,6 +661,7 @@ def test_notice_names_role_and_expiry_unless_quiet(
 
 def test_verbose_says_where_settings_came_from_without_secrets(source_env: Dict[str, str]) -> None:
     Path(".env").write_text("AWSRUN_SESSION_NAME=from-dotenv\n")
+    trust_env_file()
     env = {**source_env, "AWSRUN_DURATION": "1800"}
     result = run_awsrun(["-v", "-r", ROLE_ARN, "--external-id", "externalIdSecret42", *child(0)], env=env)
     report = assert_ok_child(result)
@@ -697,8 +712,10 @@ def test_awsrun_failure_is_one_line_and_125(
 ) -> None:
     if isinstance(dotenv, bytes):
         Path(".env").write_bytes(dotenv)
+        trust_env_file()
     elif dotenv:
         Path(".env").write_text(dotenv)
+        trust_env_file()
     role = [] if any(a in ("-r", "--role") for a in args) else ["-r", ROLE_ARN]
     env = {name: value for name, value in {**no_sts_env(), **extra_env}.items() if value is not None}
     result = run_awsrun([*role, *args, *child(0)], env=env)
@@ -765,6 +782,7 @@ def test_debug_shows_the_traceback(way: str, failure: str) -> None:
     failure_args, failure_env, last_line = DEBUG_FAILURES[failure]
     if dotenv:
         Path(".env").write_text(dotenv)
+        trust_env_file()
     env = {**no_sts_env(), **extra_env, **failure_env}
     result = run_awsrun([*args, "-r", ROLE_ARN, *failure_args, *child(0)], env=env)
     assert result.returncode == 125

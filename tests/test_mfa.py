@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pexpect
 import pytest
 
-from tests.conftest import SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun
+from tests.conftest import SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun, trust_env_file
 from tests.fake_sts import ISSUED_KEY_ID, FakeSts, Reply, assume_role_ok, closed_port_url, error
 from tests.fake_sts import Request as StsRequest
 
@@ -74,6 +74,7 @@ def given(values: Dict[str, str], where: str) -> Tuple[List[str], Dict[str, str]
         return [], variables
     assert where == "dotenv"
     Path(".env").write_text("".join(f"{name}='{value}'\n" for name, value in variables.items()))
+    trust_env_file()
     return [], {}
 
 

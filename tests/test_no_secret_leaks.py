@@ -39,7 +39,7 @@ from typing import Collection, Dict, List, NamedTuple, Optional, Sequence, Set, 
 import pexpect
 import pytest
 
-from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, needs_aws_cli
+from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, needs_aws_cli, trust_env_file
 from tests.fake_sts import (
     ISSUED_KEY_ID,
     ISSUED_SECRET,
@@ -452,6 +452,8 @@ def test_no_secret_leaks(scenario: Scenario, tmp_path: Path, places: Tuple[Path,
                "credentials": Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])}
     for name, text in scenario.files.items():
         targets[name].write_text(text)
+        if name == ".env":
+            trust_env_file()
     sts = FakeSts(scenario.script).start() if scenario.script is not None else None
     try:
         env = {**os.environ, **BASE_ENV, "TMPDIR": str(temporary), "XDG_CACHE_HOME": str(cache.parent),

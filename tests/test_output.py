@@ -26,7 +26,7 @@ from dotenv import dotenv_values
 
 from awsrun import environment, output
 from awsrun.credentials import Credentials
-from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun, needs_aws_cli
+from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun, needs_aws_cli, trust_env_file
 from tests.fake_sts import ISSUED_SECRET, ISSUED_TOKEN, FakeSts, Reply, assume_role_ok, closed_port_url
 
 ACCOUNT = "123456789012"
@@ -465,6 +465,7 @@ def put_source(where: str) -> Dict[str, str]:
             f"[default]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n")
     elif where == "dotenv":
         Path(".env").write_text(f"AWS_ACCESS_KEY_ID={DOTENV_KEY_ID}\nAWS_SECRET_ACCESS_KEY=dotenvSecret\n")
+        trust_env_file()
     else:
         return {"AWS_ACCESS_KEY_ID": SOURCE_KEY_ID, "AWS_SECRET_ACCESS_KEY": SOURCE_SECRET}
     return {}

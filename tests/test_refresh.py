@@ -33,7 +33,7 @@ import pytest
 from awsrun.credentials import Credentials
 from awsrun.refresh import RETRY_AFTER, Refresher
 from awsrun.server import PATH, CredentialServer
-from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, needs_aws_cli
+from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, needs_aws_cli, trust_env_file
 from tests.fake_sts import (
     MFA_SESSION_KEY_ID,
     MFA_SESSION_TOKEN,
@@ -201,6 +201,7 @@ def test_a_botocore_child_is_the_role_and_holds_no_key_variable_and_no_source_se
         dotenv += "AWSRUN_REFRESH=true\n"
     if dotenv:
         (isolated / ".env").write_text(dotenv)
+        trust_env_file(isolated / ".env")
     probe = script(tmp_path, "probe.py", SDK_PROBE)
     result = run_awsrun([*args, "--no-cache", "--role", ROLE_ARN, "--", sys.executable, probe], env=env)
     assert result.returncode == 0, result.stderr
