@@ -64,11 +64,17 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     from awsrun.credentials import iso8601
 
     session = _RoleSession(config, dotenv_credentials, issued, region, region_source, console)
+
+    def command_config(write: bool) -> str:
+        return _command_config(config, environ, child_base, dotenv_credentials, console.warn, write)
+
     if config.dry_run:
         plan = session.plan()
         _print_plan(console.out, plan.hops, plan.region, child_base, command or ["<no command: output mode>"],
-                    not config.allow_fallbacks)
+                    not config.allow_fallbacks, command_config(False))
         return ExitStatus.OK
+    if config.refresh:
+        session.check_refreshable()  # refuse now what would need a person later
 
     store = open_cache(environ, console.warn) if config.use_cache else None
     key = cache_key(config, environ, dotenv_credentials, region) if store else ""
@@ -89,8 +95,9 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         return ExitStatus.OK
     if config.refresh:
         session.mfa_start()  # ask now, at the terminal, not later from the renewal thread
-        return _refresh(console, command, child_base, entry, session.assume, session.plan(), config.profile)
-    child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks)
+        return _refresh(console, command, child_base, entry, session.renew, command_config(True))
+    child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks,
+                                              command_config(not config.allow_fallbacks))
     if not args["COMMAND"]:
         console.say(f"starting {command[0]} with the role's credentials; exit it to drop them")
     exec_command(command, child_env)
@@ -133,16 +140,51 @@ class _RoleSession:
                                             config.mfa_code, mfa_prompt, self.console.warn)
         return self._mfa_session
 
-    def assume(self) -> Any:
+    def check_refreshable(self) -> None:
+        """--refresh re-walks the chain while the command runs, when nobody may be asked for a
+        code: MFA is possible only on the first role, where one MFA session serves every walk."""
+        hops = self.plan().hops
+        if hops[0].request.mfa_serial:
+            return
+        later = next((hop for hop in hops[1:] if hop.request.mfa_serial), None)
+        if later:
+            raise ConfigError(
+                f"--refresh cannot renew {later.label}: it needs an MFA code ({later.request.mfa_serial}) and "
+                "awsrun asks only before the command starts; put the MFA device on the first role, or run without --refresh"
+            )
+
+    def assume(self, ask_code: Optional[Callable[[str, int], str]] = None) -> Any:
         from awsrun.chain import assume_all, without_mfa
 
         plan, config = self.plan(), self.config
         start = self.mfa_start()
         hops = without_mfa(plan.hops) if start else plan.hops
         credentials = assume_all(plan.source, hops, plan.region, _timeouts(config), config.mfa_code,
-                                 mfa_prompt, self.console.warn, start=start)
+                                 ask_code or mfa_prompt, self.console.warn, start=start)
         self.assumed += 1
         return credentials
+
+    def renew(self) -> Any:
+        """``assume`` for the renewal thread: it never prompts (the command owns the terminal)."""
+        return self.assume(ask_code=_no_prompt)
+
+
+def _no_prompt(serial: str, attempt: int) -> str:
+    raise ConfigError(f"an MFA code for {serial} would be needed while the command runs; awsrun asks only before it starts")
+
+
+def _command_config(config: Settings, environ: Mapping[str, str], child_base: Mapping[str, str],
+                    dotenv_credentials: Mapping[str, str], warn: Callable[[str], None], write: bool) -> str:
+    """The command's AWS_CONFIG_FILE: the neutral copy of the config it would have read,
+    whose [default] holds the settings of the profile awsrun ran as."""
+    if not write and config.allow_fallbacks:
+        return os.devnull  # not used: the user's own config stays
+    from awsrun import neutral
+    from awsrun.cache import cache_dir
+
+    profile = (config.profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE")
+               or dotenv_credentials.get("AWS_PROFILE"))
+    return neutral.config_file(neutral.source_path(child_base), cache_dir(environ), profile, warn, write)
 
 
 def _timeouts(config: Settings) -> tuple:
@@ -150,29 +192,21 @@ def _timeouts(config: Settings) -> tuple:
 
 
 def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], entry: Any,
-             assume: Callable[[], Any], plan: Any, profile: Optional[str]) -> int:
+             renew: Callable[[], Any], config_file: str) -> int:
     """Run the command as a child served by a renewing credential endpoint; its status."""
-    import tempfile
-
-    from awsrun import environment, profiles, refresh
+    from awsrun import environment, refresh
     from awsrun.server import CredentialServer
 
-    # The child's config keeps the profile's region, endpoints and retries, not its credentials.
-    settings = plan.source.profiles().get(profile, {}) if profile else plan.source.scoped_config()
-    refresher = refresh.Refresher(entry.credentials, assume, console.warn)
+    refresh.undumpable(console.warn)  # before the child exists: it must not read our memory
+    refresher = refresh.Refresher(entry.credentials, renew, console.warn)
     server = CredentialServer(refresher.current).start()
-    fd, config_file = tempfile.mkstemp(prefix="awsrun-", suffix=".config")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(profiles.neutral_config(settings))
         env = environment.refresh_environment(child_base, server.url, server.token, entry.region,
                                               config_file, entry.credentials.assumed_role_arn)
         console.say(f"serving renewed credentials to {command[0]} from {server.url}")
         return refresh.run_child(command, env, refresher)
     finally:
         server.stop()
-        os.unlink(config_file)
-
 
 
 def mfa_prompt(serial: str, attempt: int) -> str:
@@ -226,7 +260,8 @@ def _check_partitions(config: Settings, region: str) -> None:
             )
 
 
-def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str, str], command: List[str], block: bool) -> None:
+def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str, str], command: List[str], block: bool,
+                config_file: str) -> None:
     """What --dry-run shows: the calls it would make and the environment diff, no secret."""
     from datetime import datetime, timedelta, timezone
 
@@ -239,7 +274,7 @@ def _print_plan(out: TextIO, hops: Sequence[Any], region: str, base: Mapping[str
         print(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}", file=out)
     expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
     placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
-    child = environment.child_environment(base, placeholder, region, block)
+    child = environment.child_environment(base, placeholder, region, block, config_file)
     for name in sorted(set(base) - set(child)):
         print(f"remove {name}", file=out)
     for name, value in child.items():
