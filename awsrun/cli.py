@@ -41,9 +41,11 @@ Environment:
   --env-file PATH               Read this .env file instead of ./.env; repeatable,
                                 later files win. A named file must exist.
   --no-env-file                 Read no .env file.
-  --allow-fallbacks             Let the command's SDKs fall back to the shared
-                                credentials file and instance metadata (blocked by
-                                default, so only the role's credentials are usable).
+  --allow-fallbacks             Let the command's SDKs use your own AWS config and
+                                credentials files and instance metadata (by default
+                                they get a copy of the config without credentials, an
+                                empty credentials file and no metadata, so only the
+                                role's credentials are usable).
 
 Long-running commands:
   --refresh                     Do not exec: run COMMAND as a child that gets

@@ -41,6 +41,14 @@ for name in ("environ", "mem"):
         print(name, "read", sys.argv[1].encode() in data)
     except OSError as exc:
         print(name, "refused", type(exc).__name__)
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.ptrace(16, parent, 0, 0) == 0:  # PTRACE_ATTACH
+    os.waitpid(parent, 0)
+    libc.ptrace(17, parent, 0, 0)  # PTRACE_DETACH
+    print("ptrace attached")
+else:
+    print("ptrace refused", os.strerror(ctypes.get_errno()))
 with open("/proc/self/environ", "rb") as stream:
     print("self", "read", b"AWS_CONTAINER_CREDENTIALS_FULL_URI" in stream.read())
 """
@@ -86,7 +94,8 @@ def test_the_command_cannot_read_the_source_secret_out_of_awsrun(source_env: Dic
             shutil.rmtree(home, ignore_errors=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "environ refused PermissionError", "mem refused PermissionError", "self read True"]
+        "environ refused PermissionError", "mem refused PermissionError", "ptrace refused Operation not permitted",
+        "self read True"]
 
 
 def test_a_child_started_by_undumpable_awsrun_is_dumpable_again(source_env: Dict[str, str]) -> None:
