@@ -135,9 +135,16 @@ def neutral_text(raw: bytes, profile: Optional[str] = None) -> str:
     wanted = [(name, _neutral(values)) for name, values in sections]
     text = _render(wanted)
     # Whatever the values held, the copy must read back as exactly these settings.
-    if _parse(text.encode("utf-8")) != wanted:
+    if _parse(text.encode(_encoding())) != wanted:
         raise ValueError("a section name or value would not read back as itself")
     return text
+
+
+def _encoding() -> str:
+    """The encoding open() reads text files with, as botocore and the command will."""
+    import locale
+
+    return locale.getpreferredencoding(False)
 
 
 def _digest(raw: bytes, profile: Optional[str]) -> str:
@@ -164,7 +171,7 @@ def _write(path: str, text: str) -> None:
     folder, name = os.path.split(path)
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")  # 0600, O_EXCL
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        with os.fdopen(fd, "w", encoding=_encoding()) as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())

@@ -68,13 +68,13 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     def command_config(write: bool) -> str:
         return _command_config(config, environ, child_base, dotenv_credentials, console.warn, write)
 
+    if config.refresh:
+        session.check_refreshable()  # refuse now what would need a person later
     if config.dry_run:
         plan = session.plan()
         _print_plan(console.out, plan.hops, plan.region, child_base, command or ["<no command: output mode>"],
                     not config.allow_fallbacks, command_config(False))
         return ExitStatus.OK
-    if config.refresh:
-        session.check_refreshable()  # refuse now what would need a person later
 
     store = open_cache(environ, console.warn) if config.use_cache else None
     key = cache_key(config, environ, dotenv_credentials, region) if store else ""

@@ -206,10 +206,15 @@ def test_on_a_terminal_mfa_on_a_later_role_is_refused_before_any_prompt(tmp_path
     assert not marker.exists()
 
 
-def test_mfa_on_a_later_role_is_fine_without_refresh() -> None:
-    write_chain("second")
-    result = run_awsrun(["--no-cache", "--profile", "second", "--dry-run", "--", "true"], env=UNREACHABLE)
-    assert result.returncode == 0, result.stderr
+@pytest.mark.parametrize("mfa_on, refresh, status", [("second", [], 0), ("first", ["--refresh"], 0),
+                                                      ("second", ["--refresh"], 125)])
+def test_mfa_on_a_later_role_is_refused_by_a_dry_run_too_and_only_with_refresh(
+    mfa_on: str, refresh: List[str], status: int,
+) -> None:
+    write_chain(mfa_on)
+    result = run_awsrun([*refresh, "--no-cache", "--profile", "second", "--dry-run", "--", "true"], env=UNREACHABLE)
+    assert result.returncode == status, result.stderr
+    assert (REFUSAL in result.stderr) == (status == 125)
 
 
 def test_the_renewal_thread_never_prompts() -> None:
