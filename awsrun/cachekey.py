@@ -20,7 +20,7 @@ except ImportError:  # an interpreter without CPython's built-in module
     from hashlib import blake2b
 from awsrun.settings import Settings
 
-__all__ = ["KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
+__all__ = ["effective_min_ttl", "KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
 
 DEFAULT_REGION = "us-east-1"  # as chain.DEFAULT_REGION
 # Variables through which botocore's chain picks the source principal.
@@ -189,3 +189,13 @@ def cache_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials
     """The hash of everything that changes the session awsrun would get from STS ("" when unknown)."""
     planned = plan_key(settings, environ, dotenv_credentials, region_hint)
     return planned.key if planned else ""
+
+
+def effective_min_ttl(settings: Settings, duration: Optional[int]) -> int:
+    """How much of a cached session must be left to reuse it: --min-ttl as given; by default
+    at most half the session's life (with -d 900, a default of 900 would never reuse); at
+    least --expect, which --refresh meets by renewing instead."""
+    min_ttl = settings.min_ttl
+    if not settings.given("min-ttl") and duration is not None:
+        min_ttl = min(min_ttl, duration // 2)
+    return min_ttl if settings.refresh else max(min_ttl, settings.expect or 0)

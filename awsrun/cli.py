@@ -47,9 +47,11 @@ Environment:
                                 later files win. A named file must exist, and is
                                 trusted by being named.
   --no-env-file                 Read no .env file.
-  --allow-fallbacks             Let the command's SDKs fall back to the shared
-                                credentials file and instance metadata (blocked by
-                                default, so only the role's credentials are usable).
+  --allow-fallbacks             Let the command's SDKs use your own AWS config and
+                                credentials files and instance metadata (by default
+                                they get a copy of the config without credentials, an
+                                empty credentials file and no metadata, so only the
+                                role's credentials are usable).
 
 Trusted .env files (awsrun reads ./.env only once you trust it; these run nothing):
   --trust-env-file              Trust ./.env (or each --env-file PATH) as it is now:

@@ -52,6 +52,16 @@ REMOVED = frozenset(
         "AWS_CREDENTIAL_FILE",
         "BOTO_CONFIG",
         "AWS_SDK_LOAD_CONFIG",
+        "AWS_CREDENTIAL_PROFILES_FILE",  # Java SDK v1's credentials file
+        "BOTO_PATH",
+        # older EC2 tools and Ansible
+        "EC2_ACCESS_KEY",
+        "EC2_SECRET_KEY",
+        "EC2_SECURITY_TOKEN",
+        # GitHub Actions' OIDC request pair: with it the command could mint a token and
+        # assume the source role itself, outside any --policy
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
     }
 )
 # AWS_BEARER_TOKEN_<SERVICE> are long-lived keys; AWSRUN_* are awsrun's own settings.
@@ -61,7 +71,10 @@ REMOVED_PREFIXES = ("AWS_BEARER_TOKEN_", "AWSRUN_")
 SOURCE_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
 # Set by default so that no tool falls back to the long-lived keys or the instance role.
-FALLBACK_BLOCKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+# The JavaScript SDK v2 honours AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE only with
+# AWS_SDK_LOAD_CONFIG set; without it, it reads ~/.aws/credentials.
+FALLBACK_BLOCKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+                   "AWS_SDK_LOAD_CONFIG": "1"}
 
 ASSUMED_ROLE_VARIABLE = "AWSRUN_ASSUMED_ROLE_ARN"
 # The key id awsrun issued, so that a later awsrun can tell its own session from a real source.
@@ -84,11 +97,17 @@ def merge_dotenv(environ: Mapping[str, str], dotenv: Mapping[str, str]) -> Dict[
     return merged
 
 
-def _scrubbed(base: Mapping[str, str], region: str, assumed_role_arn: str, block_fallbacks: bool) -> Dict[str, str]:
-    """``base`` without any credential source, with the region and the role named."""
+def _scrubbed(base: Mapping[str, str], region: str, assumed_role_arn: str, block_fallbacks: bool,
+              config_file: str) -> Dict[str, str]:
+    """``base`` without any credential source, with the region and the role named.
+
+    ``config_file`` replaces AWS_CONFIG_FILE unless fallbacks are allowed: the neutral copy
+    of awsrun.neutral, or os.devnull.
+    """
     env = {name: value for name, value in base.items() if not is_removed(name)}
     if block_fallbacks:
         env.update(FALLBACK_BLOCKS)
+        env["AWS_CONFIG_FILE"] = config_file
     env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, ASSUMED_ROLE_VARIABLE: assumed_role_arn})
     return env
 
@@ -98,9 +117,13 @@ def child_environment(
     credentials: Credentials,
     region: str,
     block_fallbacks: bool = True,
+    config_file: str = os.devnull,
 ) -> Dict[str, str]:
-    """``base`` with every other credential source removed and the role's credentials set."""
-    env = _scrubbed(base, region, credentials.assumed_role_arn, block_fallbacks)
+    """``base`` with every other credential source removed and the role's credentials set.
+
+    The one builder of exec mode's environment; ``config_file`` as for --refresh.
+    """
+    env = _scrubbed(base, region, credentials.assumed_role_arn, block_fallbacks, config_file)
     env.update(
         {
             "AWS_ACCESS_KEY_ID": credentials.access_key_id,
@@ -127,10 +150,9 @@ def refresh_environment(
     The config and credentials files are replaced too: SDKs read them before container
     credentials, so a [default] with credential_process or role_arn would win otherwise.
     """
-    env = _scrubbed(base, region, assumed_role_arn, block_fallbacks=True)
+    env = _scrubbed(base, region, assumed_role_arn, True, config_file)
     env.update(
         {
-            "AWS_CONFIG_FILE": config_file,
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": url,
             "AWS_CONTAINER_AUTHORIZATION_TOKEN": token,
         }

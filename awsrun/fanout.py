@@ -44,6 +44,7 @@ class Shared(NamedTuple):
     check_partitions: Callable[[Any, str], None]
     print_plan: Callable[..., None]
     ask_code: Callable[[str, int], str]
+    config_file: str  # the command's AWS_CONFIG_FILE: the neutral copy, as in exec mode
 
 
 def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
@@ -106,11 +107,12 @@ def labels(roles: Sequence[Any]) -> List[str]:
     return unique
 
 
-def exec_environment(base: Mapping[str, str], credentials: Any, region: str, config: Any) -> Dict[str, str]:
+def exec_environment(base: Mapping[str, str], credentials: Any, region: str, config: Any,
+                     config_file: str) -> Dict[str, str]:
     """The one place a run's environment is built: exactly what exec mode gives the command."""
     from awsrun import environment
 
-    return environment.child_environment(base, credentials, region, not config.allow_fallbacks)
+    return environment.child_environment(base, credentials, region, not config.allow_fallbacks, config_file)
 
 
 def run(opts: Options, shared: Shared, console: Any) -> int:
@@ -145,7 +147,7 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
         for name, hops in zip(names, plans):
             text = io.StringIO()
             shared.print_plan(text, hops, prepared.region, shared.environ, shared.child_base, shared.command,
-                              not config.allow_fallbacks)
+                              not config.allow_fallbacks, shared.config_file)
             for line in text.getvalue().splitlines():
                 print(f"[{name}] {line}", file=console.out)
         return ExitStatus.OK

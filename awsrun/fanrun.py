@@ -37,7 +37,7 @@ class Fanout:
         from concurrent.futures import ThreadPoolExecutor
 
         from awsrun.cache import open_cache
-        from awsrun.cachekey import cache_key
+        from awsrun.cachekey import plan_key
         from awsrun.refresh import FORWARDED_SIGNALS, in_terminal_foreground
 
         config, shared = self.config, self.shared
@@ -47,9 +47,10 @@ class Fanout:
             except OSError as exc:
                 raise ConfigError(f"cannot create --output-dir {self.opts.output_dir}: {exc.strerror}") from None
         self.store = open_cache(shared.environ, self.console.warn) if config.use_cache else None
-        self.keys = [cache_key(settings, shared.environ, shared.dotenv_credentials, shared.region) if self.store else ""
+        # A role whose key cannot be known here goes without the cache (None), as in exec mode.
+        self.keys = [plan_key(settings, shared.environ, shared.dotenv_credentials, shared.region) if self.store else None
                      for settings in self.per_role]
-        if any(not self._cached(key) for key in self.keys):
+        if any(not self._cached(planned) for planned in self.keys):
             self._begin()
         self.stopper = children.Stopper(in_terminal_foreground)
         previous = self.stopper.install(FORWARDED_SIGNALS)
@@ -61,8 +62,14 @@ class Fanout:
             children.Stopper.restore(previous)
         return self._finish(results)
 
-    def _cached(self, key: str) -> bool:
-        return bool(self.store) and not self.config.fresh and self.store.get(key, self.config.min_ttl) is not None
+    def _min_ttl(self, planned: Any) -> int:
+        from awsrun.cachekey import effective_min_ttl
+
+        return effective_min_ttl(self.config, planned.duration if planned else None)
+
+    def _cached(self, planned: Any) -> bool:
+        return (bool(self.store) and planned is not None and not self.config.fresh
+                and self.store.get(planned.key, self._min_ttl(planned)) is not None)
 
     def _begin(self) -> None:
         """Before any thread: assume the hops all roles share, or get an MFA session, asking once."""
@@ -94,7 +101,9 @@ class Fanout:
                                            self.shared.ask_code, self.console.warn, start=self.start)
             return Entry(credentials, region)
 
-        return cached(self.store, self.keys[index], config.min_ttl, config.fresh, fetch)
+        planned = self.keys[index]
+        return cached(self.store if planned else None, planned.key if planned else "", self._min_ttl(planned),
+                      config.fresh, fetch)
 
     def _one(self, index: int) -> report.Result:
         """One role: its session, then its command; never raises for awsrun's own failures."""
@@ -107,7 +116,8 @@ class Fanout:
         files: Optional[Tuple[IO[bytes], IO[bytes]]] = None
         try:
             entry = self._credentials(index)
-            environ = exec_environment(self.shared.child_base, entry.credentials, entry.region, self.config)
+            environ = exec_environment(self.shared.child_base, entry.credentials, entry.region, self.config,
+                                       self.shared.config_file)
             if self.opts.output_dir:
                 files = self._files(name)
             prefix = f"[{name}] ".encode("utf-8") if self.opts.prefix else b""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
+from typing import Iterator
 
 from awsrun.errors import ConfigError
 
@@ -29,4 +31,56 @@ def prompt(serial: str, attempt: int) -> str:
         )
     again = "" if attempt == 1 else f" (try {attempt} of 3)"
     # getpass reads /dev/tty itself and turns echo off there.
-    return getpass.getpass(f"MFA code for {serial}{again}: ").strip()
+    with _terminal_kept():
+        return getpass.getpass(f"MFA code for {serial}{again}: ").strip()
+
+
+@contextlib.contextmanager
+def _terminal_kept() -> Iterator[None]:
+    """Put the terminal's settings back however the prompt ends.
+
+    getpass restores echo when it returns or raises (Ctrl-C, and SIGTERM, which awsrun turns
+    into an exception); a hangup or Ctrl-\\ would kill the process first and leave echo off.
+    Those are caught here, the settings restored, and the signal's own death then follows.
+    """
+    try:
+        import signal
+        import termios
+        import threading
+    except ImportError:  # Windows: no termios
+        yield
+        return
+    try:
+        fd = os.open(TERMINAL, os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        yield
+        return
+    try:
+        saved = termios.tcgetattr(fd)
+    except termios.error:
+        os.close(fd)
+        yield
+        return
+
+    def restore() -> None:
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+
+    def die_restored(signum: int, frame: object) -> None:
+        restore()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # only it may set handlers
+        for name in ("SIGHUP", "SIGQUIT"):
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) == signal.SIG_DFL:
+                previous[number] = signal.signal(number, die_restored)
+    try:
+        yield
+    finally:
+        restore()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        os.close(fd)

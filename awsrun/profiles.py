@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.errors import ConfigError
 
-__all__ = ["ProfileHop", "SourceSpec", "ProfileChain", "resolve", "own_keys", "neutral_config", "CREDENTIAL_SOURCES"]
+__all__ = ["ProfileHop", "SourceSpec", "ProfileChain", "resolve", "own_keys", "CREDENTIAL_SOURCES"]
 
 # credential_source values and the botocore provider that serves each.
 CREDENTIAL_SOURCES = {"Environment": "env", "Ec2InstanceMetadata": "iam-role", "EcsContainer": "container-role"}
@@ -155,27 +155,3 @@ def own_keys(profile: Mapping[str, Any]) -> Dict[str, Optional[str]]:
         "AWS_SECRET_ACCESS_KEY": profile.get("aws_secret_access_key"),
         "AWS_SESSION_TOKEN": profile.get("aws_session_token"),
     }
-
-
-# Profile keys through which an SDK would find credentials of its own.
-_CREDENTIAL_CONFIG_KEYS = frozenset({
-    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token",
-    "role_arn", "source_profile", "credential_source", "credential_process", "web_identity_token_file",
-    "role_session_name", "external_id", "mfa_serial", "duration_seconds", "sso_session", "login_session",
-})
-
-
-def neutral_config(profile: Mapping[str, Any]) -> str:
-    """A config file whose [default] keeps a profile's settings (region, endpoints, retries,
-    CA bundle, ...) and none of its ways to credentials, for a child that must use
-    awsrun's credential endpoint."""
-    lines = ["[default]"]
-    for key, value in profile.items():
-        if key in _CREDENTIAL_CONFIG_KEYS or key.startswith("sso_"):
-            continue
-        if isinstance(value, Mapping):
-            lines.append(f"{key} =")
-            lines += [f"    {sub} = {item}" for sub, item in value.items()]
-        else:
-            lines.append(f"{key} = {value}")
-    return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Optional, Sequence
@@ -18,7 +19,7 @@ from typing import Callable, Mapping, Optional, Sequence
 from awsrun.credentials import Credentials
 from awsrun.errors import CommandNotExecutable, CommandNotFound
 
-__all__ = ["Refresher", "run_child", "FORWARDED_SIGNALS", "in_terminal_foreground"]
+__all__ = ["Refresher", "run_child", "undumpable", "FORWARDED_SIGNALS", "in_terminal_foreground"]
 
 # SDKs renew container credentials from 15 minutes before expiry; serve ones that have
 # comfortably more than that.
@@ -87,6 +88,26 @@ class Refresher:
 
     def seconds_to_wait(self) -> float:
         return max(0.0, (self.due() - self._clock()).total_seconds())
+
+
+def undumpable(warn: Callable[[str], None]) -> None:
+    """Keep other processes of the user out of this one's memory and /proc/<pid>/environ.
+
+    awsrun holds the source credentials while it serves the command, and the command runs
+    as the same user. Linux's prctl(PR_SET_DUMPABLE, 0), as ssh-agent does, limits both to
+    processes with CAP_SYS_PTRACE; execve gives the command itself the usual setting back.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        failed = libc.prctl(4, 0, 0, 0, 0) != 0  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        failed = True
+    if failed:
+        warn("could not make awsrun's process private (prctl); the command can read its environment")
 
 
 def _forward(child: subprocess.Popen) -> Callable[[int, object], None]:

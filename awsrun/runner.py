@@ -81,8 +81,10 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     loopguard.check(source_name, environ)  # before the cache lock a parent awsrun may hold
     loopguard.mark(source_name, environ)
     if fan_out:
+        config_file = _command_config(config, environ, child_base, dotenv_credentials, console.warn,
+                                      not config.dry_run and not config.allow_fallbacks)
         shared = fanout.Shared(config, command, child_base, environ, region, region_source, issued,
-                               dotenv_credentials, _check_partitions, _print_plan, mfa_prompt)
+                               dotenv_credentials, _check_partitions, _print_plan, mfa_prompt, config_file)
         return fanout.run(fan_out, shared, console)
 
     from awsrun.cache import Entry, cached, open_cache
@@ -90,10 +92,16 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     from awsrun.credentials import iso8601
 
     session = _RoleSession(config, dotenv_credentials, issued, region, region_source, console)
+
+    def command_config(write: bool) -> str:
+        return _command_config(config, environ, child_base, dotenv_credentials, console.warn, write)
+
+    if config.refresh:
+        session.check_refreshable()  # refuse now what would need a person later
     if config.dry_run:
         plan = session.plan()
         _print_plan(console.out, plan.hops, plan.region, environ, child_base, command or ["<no command: output mode>"],
-                    not config.allow_fallbacks)
+                    not config.allow_fallbacks, command_config(False))
         return ExitStatus.OK
 
     store = open_cache(environ, console.warn) if config.use_cache else None
@@ -119,8 +127,9 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         return ExitStatus.OK
     if config.refresh:
         session.mfa_start()  # ask now, at the terminal, not later from the renewal thread
-        return _refresh(console, command, child_base, entry, session.assume, session.plan(), config.profile)
-    child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks)
+        return _refresh(console, command, child_base, entry, session.renew, command_config(True))
+    child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks,
+                                              command_config(not config.allow_fallbacks))
     if not args["COMMAND"]:
         console.say(f"starting {command[0]} with the role's credentials; exit it to drop them")
     exec_command(command, child_env)
@@ -198,16 +207,51 @@ class _RoleSession:
             self._mfa_session = new()
         return self._mfa_session
 
-    def assume(self) -> Any:
+    def check_refreshable(self) -> None:
+        """--refresh re-walks the chain while the command runs, when nobody may be asked for a
+        code: MFA is possible only on the first role, where one MFA session serves every walk."""
+        hops = self.plan().hops
+        if hops[0].request.mfa_serial:
+            return
+        later = next((hop for hop in hops[1:] if hop.request.mfa_serial), None)
+        if later:
+            raise ConfigError(
+                f"--refresh cannot renew {later.label}: it needs an MFA code ({later.request.mfa_serial}) and "
+                "awsrun asks only before the command starts; put the MFA device on the first role, or run without --refresh"
+            )
+
+    def assume(self, ask_code: Optional[Callable[[str, int], str]] = None) -> Any:
         from awsrun.chain import assume_all, without_mfa
 
         plan, config = self.plan(), self.config
         start = self.mfa_start()
         hops = without_mfa(plan.hops) if start else plan.hops
         credentials = assume_all(plan.source, hops, plan.region, _timeouts(config), config.mfa_code,
-                                 mfa_prompt, self.console.warn, start=start)
+                                 ask_code or mfa_prompt, self.console.warn, start=start)
         self.assumed += 1
         return credentials
+
+    def renew(self) -> Any:
+        """``assume`` for the renewal thread: it never prompts (the command owns the terminal)."""
+        return self.assume(ask_code=_no_prompt)
+
+
+def _no_prompt(serial: str, attempt: int) -> str:
+    raise ConfigError(f"an MFA code for {serial} would be needed while the command runs; awsrun asks only before it starts")
+
+
+def _command_config(config: Settings, environ: Mapping[str, str], child_base: Mapping[str, str],
+                    dotenv_credentials: Mapping[str, str], warn: Callable[[str], None], write: bool) -> str:
+    """The command's AWS_CONFIG_FILE: the neutral copy of the config it would have read,
+    whose [default] holds the settings of the profile awsrun ran as."""
+    if not write and config.allow_fallbacks:
+        return os.devnull  # not used: the user's own config stays
+    from awsrun import neutral
+    from awsrun.cache import cache_dir
+
+    profile = (config.profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE")
+               or dotenv_credentials.get("AWS_PROFILE"))
+    return neutral.config_file(neutral.source_path(child_base), cache_dir(environ), profile, warn, write)
 
 
 # A cached MFA session is assumed from only while this much of it is left.
@@ -215,13 +259,9 @@ MFA_SESSION_MIN_TTL = 900
 
 
 def _min_ttl(config: Settings, planned: Any) -> int:
-    """--min-ttl as given; by default at most half the session's life, so a session is
-    reused for at least half of it (with -d 900, a default of 900 would never reuse)."""
-    min_ttl = config.min_ttl
-    if not config.given("min-ttl") and planned is not None:
-        min_ttl = min(min_ttl, planned.duration // 2)
-    # --expect: a cached session must have that long left (--refresh renews it instead).
-    return min_ttl if config.refresh else max(min_ttl, config.expect or 0)
+    from awsrun.cachekey import effective_min_ttl
+
+    return effective_min_ttl(config, planned.duration if planned else None)
 
 
 def _timeouts(config: Settings) -> tuple:
@@ -229,29 +269,21 @@ def _timeouts(config: Settings) -> tuple:
 
 
 def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], entry: Any,
-             assume: Callable[[], Any], plan: Any, profile: Optional[str]) -> int:
+             renew: Callable[[], Any], config_file: str) -> int:
     """Run the command as a child served by a renewing credential endpoint; its status."""
-    import tempfile
-
-    from awsrun import environment, profiles, refresh
+    from awsrun import environment, refresh
     from awsrun.server import CredentialServer
 
-    # The child's config keeps the profile's region, endpoints and retries, not its credentials.
-    settings = plan.source.profiles().get(profile, {}) if profile else plan.source.scoped_config()
-    refresher = refresh.Refresher(entry.credentials, assume, console.warn)
+    refresh.undumpable(console.warn)  # before the child exists: it must not read our memory
+    refresher = refresh.Refresher(entry.credentials, renew, console.warn)
     server = CredentialServer(refresher.current).start()
-    fd, config_file = tempfile.mkstemp(prefix="awsrun-", suffix=".config")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(profiles.neutral_config(settings))
         env = environment.refresh_environment(child_base, server.url, server.token, entry.region,
                                               config_file, entry.credentials.assumed_role_arn)
         console.say(f"serving renewed credentials to {command[0]} from {server.url}")
         return refresh.run_child(command, env, refresher)
     finally:
         server.stop()
-        os.unlink(config_file)
-
 
 
 def mfa_prompt(serial: str, attempt: int) -> str:
@@ -350,7 +382,7 @@ def _check_partitions(config: Settings, region: str) -> None:
 
 
 def _print_plan(out: TextIO, hops: Sequence[Any], region: str, environ: Mapping[str, str], base: Mapping[str, str],
-                command: List[str], block: bool) -> None:
+                command: List[str], block: bool, config_file: str) -> None:
     """What --dry-run shows: the calls it would make and the environment diff, no secret.
 
     The diff is against awsrun's own environment, so the variables a .env adds show too.
@@ -370,7 +402,7 @@ def _print_plan(out: TextIO, hops: Sequence[Any], region: str, environ: Mapping[
         line(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}")
     expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
     placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
-    child = environment.child_environment(base, placeholder, region, block)
+    child = environment.child_environment(base, placeholder, region, block, config_file)
     for name in sorted(set(environ) - set(child)):
         line(f"remove {name}")
     for name, value in child.items():

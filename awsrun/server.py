@@ -8,17 +8,23 @@ refused. The credentials served are whatever ``current()`` returns at that momen
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import secrets
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
 
 from awsrun.credentials import Credentials, iso8601
 
-__all__ = ["CredentialServer", "PATH"]
+__all__ = ["CredentialServer", "PATH", "IDLE_SECONDS"]
 
 PATH = "/awsrun/credentials"
+# A connection idle or half-sent this long is closed, so no local process can hold a
+# serving thread (each connection has one) for long.
+IDLE_SECONDS = 3.0
 
 
 class CredentialServer:
@@ -61,10 +67,33 @@ class CredentialServer:
         ).encode("utf-8")
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Reads from a socket until a deadline, then times out like an idle socket."""
+
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
+        self._connection, self._deadline = connection, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: "memoryview") -> int:  # type: ignore[override]
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("the request took too long")
+        self._connection.settimeout(left)
+        return self._connection.recv_into(buffer)
+
+
 def _handler(server: CredentialServer) -> type:
     class Handler(BaseHTTPRequestHandler):
         server_version = "awsrun"
         sys_version = ""
+        timeout = IDLE_SECONDS  # StreamRequestHandler sets it on the socket
+
+        def setup(self) -> None:
+            super().setup()
+            # The timeout counts per read; a request trickled in byte by byte must also end.
+            self.rfile = io.BufferedReader(_DeadlineReader(self.connection, time.monotonic() + IDLE_SECONDS))
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             if self.path != PATH:

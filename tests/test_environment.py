@@ -32,7 +32,8 @@ SET = {
     "AWSRUN_ASSUMED_ROLE_ARN": "arn:aws:sts::123456789012:assumed-role/Deploy/alice",
     "AWSRUN_ASSUMED_KEY_ID": "ASIATEMPKEYEXAMPLE01",
 }
-BLOCKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+BLOCKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true", "AWS_SDK_LOAD_CONFIG": "1",
+          "AWS_CONFIG_FILE": os.devnull}
 
 # Every variable through which the child could reach credentials other than the role's.
 MUST_BE_REMOVED = [
@@ -56,6 +57,13 @@ MUST_BE_REMOVED = [
     "AWS_CREDENTIAL_FILE",
     "BOTO_CONFIG",
     "AWS_SDK_LOAD_CONFIG",
+    "AWS_CREDENTIAL_PROFILES_FILE",
+    "BOTO_PATH",
+    "EC2_ACCESS_KEY",
+    "EC2_SECRET_KEY",
+    "EC2_SECURITY_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
 ]
 PREFIXED = [
     "AWS_BEARER_TOKEN_BEDROCK",
@@ -99,7 +107,7 @@ def test_removed_names(name: str, block: bool) -> None:
     assert environment.is_removed(name)
     # removed, or replaced by the role's own value
     assert result.get(name) != "from-the-parent"
-    assert name not in result or name in SET
+    assert name not in result or name in SET or (block and name in BLOCKS)
 
 
 @pytest.mark.parametrize("name", PREFIXED)
@@ -114,7 +122,7 @@ def test_removed_prefixes(name: str) -> None:
 @pytest.mark.parametrize("block", [True, False])
 def test_kept_names(name: str, value: str, block: bool) -> None:
     assert not environment.is_removed(name)
-    assert child({name: value}, block)[name] == value
+    assert child({name: value}, block)[name] == (BLOCKS[name] if block and name in BLOCKS else value)
 
 
 @pytest.mark.parametrize("block", [True, False])

@@ -182,7 +182,7 @@ REMOVED_ALONE = (
     "AWS_SDK_LOAD_CONFIG",
     "AWSRUN_ROLE",
 )
-REPLACED = {"AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"}  # set again, to the role's values
+REPLACED = {"AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION", "AWS_SDK_LOAD_CONFIG"}  # set again, by awsrun
 PROFILE_SELECTORS = {"AWS_PROFILE", "AWS_DEFAULT_PROFILE"}  # "src" is too common a text to look for
 
 

@@ -403,7 +403,7 @@ def test_the_child_is_refused_by_its_endpoint_without_the_token(source_env: Dict
      ("kill -KILL $$", 128 + signal.SIGKILL), ("kill -TERM $$", 128 + signal.SIGTERM),
      ("kill -HUP $$", 128 + signal.SIGHUP)],
 )
-def test_the_childs_status_passes_through_and_the_temporary_config_goes(
+def test_the_childs_status_passes_through_and_the_config_is_the_one_shared_neutral_copy(
     ending: str, status: int, source_env: Dict[str, str],
 ) -> None:
     command = f'echo "$AWS_CONFIG_FILE"; test -f "$AWS_CONFIG_FILE" && echo exists; {ending}'
@@ -411,7 +411,9 @@ def test_the_childs_status_passes_through_and_the_temporary_config_goes(
     assert result.returncode == status, result.stderr
     config_file, seen = result.stdout.splitlines()
     assert seen == "exists"
-    assert not os.path.exists(config_file)
+    folder = Path(os.environ["HOME"]) / ".cache" / "awsrun"
+    assert Path(config_file).parent == folder  # no temporary file elsewhere, one copy reused
+    assert [path.name for path in folder.iterdir()] == [Path(config_file).name]
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT"])
@@ -435,7 +437,7 @@ def test_a_signal_sent_to_awsrun_off_a_terminal_reaches_the_child_once(
             awsrun.wait()
     assert recorded(record) == [name]
     assert awsrun.returncode == 5, stderr
-    assert not os.path.exists(ready.read_text())
+    assert Path(ready.read_text()).parent == Path(os.environ["HOME"]) / ".cache" / "awsrun"  # the shared copy
 
 
 def _keyboard(key: str) -> Callable[[pexpect.spawn], None]:
@@ -469,7 +471,7 @@ def test_on_a_terminal_each_signal_reaches_the_child_exactly_once(
         awsrun.close(force=True)
     assert recorded(record) == [name], awsrun.logfile_read.getvalue()
     assert awsrun.exitstatus == 6, awsrun.logfile_read.getvalue()
-    assert not os.path.exists(ready.read_text())
+    assert Path(ready.read_text()).parent == Path(os.environ["HOME"]) / ".cache" / "awsrun"  # the shared copy
 
 
 def test_ctrl_c_ends_a_child_that_does_not_trap_it_and_awsrun_exits_130(source_env: Dict[str, str]) -> None:
