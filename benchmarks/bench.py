@@ -124,7 +124,7 @@ def cases() -> Dict[str, List[str]]:
         "awsrun --each-role x50 -P10": [*awsrun, "-q", "--no-cache", "--parallel", "10", *each_role(50), "--", "true"],
         SLOW_STS: [*awsrun, "-q", "--no-cache", "--parallel", "10", *each_role(50), "--", "true"],
     }
-    aws = shutil.which("aws")
+    aws = shutil.which("aws", path=os.path.dirname(sys.executable))  # the venv's, never the machine's
     if aws:
         found["aws sts assume-role"] = [aws, "sts", "assume-role", "--role-arn", ROLE, "--role-session-name", "b"]
     return found
