@@ -245,6 +245,10 @@ def _stage(real: str, text: str) -> str:
 def _copy(real: str, backup: str) -> None:
     fd, temporary = tempfile.mkstemp(dir=os.path.dirname(real) or ".", prefix=".awsrun-keys.", suffix=".bak")
     os.close(fd)
-    shutil.copyfile(real, temporary)
-    shutil.copymode(real, temporary)
-    os.replace(temporary, backup)
+    try:
+        shutil.copyfile(real, temporary)
+        shutil.copymode(real, temporary)
+        os.replace(temporary, backup)
+    except BaseException:
+        os.unlink(temporary)
+        raise
