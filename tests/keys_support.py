@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -71,7 +72,8 @@ def iam_key_ids(url: str, user: str) -> list:
 @pytest.fixture
 def iam_env(moto_sts: str, monkeypatch: pytest.MonkeyPatch) -> Dict[str, str]:
     """STS and IAM endpoints at moto, in this process and for children."""
-    env = {"AWS_ENDPOINT_URL_STS": moto_sts, "AWS_ENDPOINT_URL_IAM": moto_sts, "AWS_REGION": "us-east-1"}
+    env = {"AWS_ENDPOINT_URL_STS": moto_sts, "AWS_ENDPOINT_URL_IAM": moto_sts, "AWS_REGION": "us-east-1",
+           "AWS_DEFAULT_REGION": "us-east-1"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
@@ -99,8 +101,8 @@ class SecretService(NamedTuple):
     keyring_pid: int
 
 
-@pytest.fixture(scope="session")
-def secret_service_session() -> Iterator[SecretService]:
+@contextlib.contextmanager
+def running_secret_service() -> Iterator[SecretService]:
     """gnome-keyring-daemon's Secret Service on a private D-Bus session bus, its login keyring unlocked."""
     if _MISSING:
         pytest.skip(f"a real Secret Service needs {' and '.join(_MISSING)} (Debian: apt-get install gnome-keyring dbus)")
@@ -137,6 +139,12 @@ def secret_service_session() -> Iterator[SecretService]:
             except subprocess.TimeoutExpired:
                 process.kill()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def secret_service_session() -> Iterator[SecretService]:
+    with running_secret_service() as service:
+        yield service
 
 
 @pytest.fixture

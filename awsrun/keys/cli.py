@@ -209,11 +209,11 @@ def _list(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, sa
 
     store = _store(deps)
     users = profiles.users(profiles.Files.load(environ))
+    items = [(name, store.get(name)) for name in store.names()]  # all read before anything is said
     print(f"keyring: {store.name}", file=out)
     rows = [("NAME", "KEY", "AGE", "PROFILES")]
     now = deps.clock()
-    for name in store.names():
-        item = store.get(name)
+    for name, item in items:
         if item is None:
             continue
         note = " (rotation unfinished: run 'awsrun-keys rotate " + name + "')" if item.pending or item.retired else ""

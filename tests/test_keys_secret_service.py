@@ -1,0 +1,133 @@
+"""awsrun-keys and awsrun as real processes on a real keyring: gnome-keyring's Secret Service on a private D-Bus.
+
+IAM and STS are moto's; the AWS CLI from the venv is the child that uses the keyring-held key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from tests.conftest import ROLE_ARN, run_awsrun
+from tests.keys_support import (  # noqa: F401
+    iam_env,
+    iam_key_ids,
+    keys_bin,
+    new_iam_user,
+    running_secret_service,
+    secret_service,
+    secret_service_session,
+)
+
+AWS_CLI = os.path.join(os.path.dirname(sys.executable), "aws")
+BACKEND = "keyring.backends.SecretService.Keyring"
+
+
+def keys(*argv: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(["awsrun-keys", *argv], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def config() -> Path:
+    return Path(os.environ["AWS_CONFIG_FILE"])
+
+
+def stored_items() -> Dict[str, str]:
+    """Every awsrun-keys item in the Secret Service, read with secretstorage itself."""
+    import secretstorage
+
+    connection = secretstorage.dbus_init()
+    try:
+        collection = secretstorage.get_default_collection(connection)
+        return {item.get_attributes()["username"]: item.get_secret().decode()
+                for item in collection.search_items({"service": "awsrun-keys"})}
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def env(secret_service: object, iam_env: Dict[str, str], keys_bin: Path) -> Dict[str, str]:
+    return iam_env
+
+
+def test_add_get_list_rotate_remove_on_the_secret_service(env: Dict[str, str], moto_sts: str) -> None:
+    user = new_iam_user(moto_sts)
+    added = keys("add", "work", "--stdin", stdin=f"{user.key_id}\n{user.secret}\n")
+    assert added.returncode == 0, added.stderr
+    assert f"in the keyring ({BACKEND}) as work" in added.stderr and user.secret not in added.stderr
+    assert json.loads(stored_items()["work"])["secret"] == user.secret
+    assert user.secret not in config().read_text()
+
+    got = keys("get", "work")
+    assert got.returncode == 0 and json.loads(got.stdout) == {"Version": 1, "AccessKeyId": user.key_id, "SecretAccessKey": user.secret}
+
+    listed = keys("list")
+    assert listed.returncode == 0 and listed.stdout.splitlines()[0] == f"keyring: {BACKEND}"
+    assert f"****{user.key_id[-4:]}" in listed.stdout and user.key_id not in listed.stdout
+
+    rotated = keys("rotate", "work")
+    assert rotated.returncode == 0, rotated.stderr
+    new = json.loads(keys("get", "work").stdout)["AccessKeyId"]
+    assert new != user.key_id and iam_key_ids(moto_sts, user.name) == [new]
+
+    removed = keys("remove", "work")
+    assert removed.returncode == 0
+    assert set(stored_items()) == {".names"} and "credential_process" not in config().read_text()
+
+
+def test_import_then_any_aws_tool_and_awsrun_use_the_keyring(env: Dict[str, str], moto_sts: str) -> None:
+    user = new_iam_user(moto_sts)
+    credentials = Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.write_text(f"[work]\naws_access_key_id = {user.key_id}\naws_secret_access_key = {user.secret}\n")
+    config().write_text(f"[profile deploy]\nrole_arn = {ROLE_ARN}\nsource_profile = work\n")
+    imported = keys("import", "work")
+    assert imported.returncode == 0, imported.stderr
+    assert credentials.read_text() == "[work]\n"
+    assert config().read_text() == (f"[profile deploy]\nrole_arn = {ROLE_ARN}\nsource_profile = work\n\n"
+                                    "[profile work]\ncredential_process = awsrun-keys get work\n")
+
+    # The AWS CLI itself, through credential_process: the IAM user's own identity.
+    direct = subprocess.run([AWS_CLI, "sts", "get-caller-identity", "--profile", "work"], capture_output=True, text=True, timeout=60)
+    assert direct.returncode == 0, direct.stderr
+    assert json.loads(direct.stdout)["Arn"] == user.arn
+
+    # awsrun with the keyring profile as --role's source, and as a role profile's source_profile.
+    for args in (["-p", "work", "--role", ROLE_ARN], ["-p", "deploy"]):
+        done = run_awsrun([*args, "--no-cache", "--", AWS_CLI, "sts", "get-caller-identity"])
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["Arn"].startswith("arn:aws:sts::123456789012:assumed-role/Deploy/")
+        assert user.secret not in done.stdout + done.stderr
+
+
+def test_awsrun_reports_a_missing_keyring_item_in_one_line(env: Dict[str, str]) -> None:
+    config().write_text("[profile work]\ncredential_process = awsrun-keys get work\n")
+    done = run_awsrun(["-p", "work", "--role", ROLE_ARN, "--no-cache", "--", "true"])
+    assert done.returncode == 125
+    assert "no key named 'work' in the keyring" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_locked_keyring_is_one_line_and_125(iam_env: Dict[str, str], keys_bin: Path, moto_sts: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_secret_service() as service:  # a keyring of its own: it stays locked
+        for name, value in service.env.items():
+            monkeypatch.setenv(name, value)
+        user = new_iam_user(moto_sts)
+        assert keys("add", "work", "--stdin", stdin=f"{user.key_id}\n{user.secret}\n").returncode == 0
+        import secretstorage
+
+        connection = secretstorage.dbus_init()
+        try:
+            secretstorage.get_default_collection(connection).lock()
+        finally:
+            connection.close()
+        for argv in (["get", "work"], ["list"]):
+            done = keys(*argv)
+            assert done.returncode == 125, done.stderr
+            assert done.stdout == "" and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+            assert "locked" in done.stderr or "access allowed" in done.stderr
+            assert user.secret not in done.stderr
