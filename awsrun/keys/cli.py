@@ -139,10 +139,10 @@ def _aws(deps: Deps, environ: Mapping[str, str]) -> Any:
     return deps.aws
 
 
-def _store(deps: Deps) -> Any:
+def _store(deps: Deps, environ: Mapping[str, str]) -> Any:
     from awsrun.keys.store import open_store
 
-    return open_store(deps.backend)
+    return open_store(deps.backend, environ)
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def _store(deps: Deps) -> Any:
 def _get(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say: Any, deps: Deps) -> int:
     from awsrun.keysource import read_keys
 
-    keys = read_keys(_name(args["NAME"]), deps.backend)
+    keys = read_keys(_name(args["NAME"]), deps.backend, environ)
     out.write(json.dumps({"Version": 1, "AccessKeyId": keys["AWS_ACCESS_KEY_ID"], "SecretAccessKey": keys["AWS_SECRET_ACCESS_KEY"]}) + "\n")
     return ExitStatus.OK
 
@@ -161,7 +161,7 @@ def _add(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say
     name = _name(args["NAME"])
     files = profiles.Files.load(environ)
     edits = profiles.plan_add(files, name)
-    store = _store(deps)
+    store = _store(deps, environ)
     if store.get(name) is not None:
         raise ConfigError(f"{name} is already in the keyring; rotate it, or remove it first")
     key_id, secret = _read_keys(args["--stdin"], stdin, deps)
@@ -179,7 +179,7 @@ def _import(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, 
     files = profiles.Files.load(environ)
     (key_id, secret), where, edits = profiles.plan_import(files, name)
     _check_keys(key_id, secret)
-    store = _store(deps)
+    store = _store(deps, environ)
     if store.get(name) is not None:
         raise ConfigError(f"{name} is already in the keyring; remove it first ('awsrun-keys remove {name}')")
     arn, created = _verify(deps, environ, key_id, secret)
@@ -207,7 +207,7 @@ def _list(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, sa
     from awsrun.keys import profiles
     from awsrun.keys.rotate import age
 
-    store = _store(deps)
+    store = _store(deps, environ)
     users = profiles.users(profiles.Files.load(environ))
     items = [(name, store.get(name)) for name in store.names()]  # all read before anything is said
     print(f"keyring: {store.name}", file=out)
@@ -233,7 +233,7 @@ def _rotate(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, 
         older_than = parse_age(args["--older-than"])
         if older_than is None:
             raise InvalidValue("--older-than", args["--older-than"], "use a number and m, h, d or w, e.g. 90d")
-    store = _store(deps)
+    store = _store(deps, environ)
     outcome = rotate(name, store, _aws(deps, environ), older_than=older_than, now=deps.clock(), sleep=deps.sleep, say=say)
     say(outcome.message)
     return ExitStatus.OK
@@ -245,7 +245,7 @@ def _remove(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, 
     name = _name(args["NAME"])
     files = profiles.Files.load(environ)
     users, edits = profiles.plan_remove(files, name)
-    store = _store(deps)
+    store = _store(deps, environ)
     item = store.get(name)
     if item is None and not users:
         raise ConfigError(f"no key named {name!r} in the keyring ({store.name}) and no profile uses it")
@@ -263,7 +263,7 @@ _COMMANDS = {"add": _add, "import": _import, "list": _list, "rotate": _rotate, "
 # --- helpers ----------------------------------------------------------------------------------
 
 def _name(name: str) -> str:
-    from awsrun.keys.profiles import check_name
+    from awsrun.keysource import check_name
 
     return check_name(name)
 

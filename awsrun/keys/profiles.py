@@ -6,27 +6,17 @@ Every plan is computed (and refused) before the keyring or AWS is touched.
 from __future__ import annotations
 
 import os
-import re
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.errors import ConfigError
 from awsrun.keys import iniedit
-from awsrun.keysource import COMMAND, keyring_name
+from awsrun.keysource import COMMAND, check_name, keyring_name
 
-__all__ = ["NAME_RULE", "check_name", "Files", "plan_add", "plan_import", "plan_remove", "users", "process_line"]
+__all__ = ["check_name", "Files", "plan_add", "plan_import", "plan_remove", "users", "process_line"]
 
-NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+=,-]{0,63}")
 KEY_NAMES = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token")
 _ROLE_KEYS = ("role_arn", "source_profile", "credential_source", "web_identity_token_file", "sso_session",
               "sso_start_url", "login_session")
-
-
-def check_name(name: str) -> str:
-    if not NAME_RULE.fullmatch(name):
-        from awsrun.errors import InvalidValue
-
-        raise InvalidValue("name", name, "use 1-64 of A-Z a-z 0-9 . _ @ + = , - starting with a letter or digit")
-    return name
 
 
 def process_line(name: str) -> str:

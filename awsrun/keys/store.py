@@ -8,8 +8,9 @@ user named the backend explicitly (PYTHON_KEYRING_BACKEND or keyring's keyringrc
 from __future__ import annotations
 
 import json
+import os
 import time
-from typing import Any, List, NamedTuple, Optional
+from typing import Any, List, Mapping, NamedTuple, Optional
 
 from awsrun.credentials import mask
 from awsrun.errors import AwsrunError
@@ -97,9 +98,10 @@ def unsafe_reason(backend: Any) -> Optional[str]:
 class Store:
     """Keys by NAME in one keyring backend; every backend error becomes one KeyringFailure line."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, hinted: bool = False) -> None:
         self.backend = backend
         self.name = backend_name(backend)
+        self.hinted = hinted  # chosen from the remembered name, not by keyring just now
 
     def get(self, name: str) -> Optional[StoredKey]:
         text = self._call("read", lambda: self.backend.get_password(SERVICE, name))
@@ -157,8 +159,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
-def open_store(backend: Any = None) -> Store:
-    """The keyring backend keyring chooses (or ``backend``), refused when unsafe and not named explicitly."""
+def open_store(backend: Any = None, environ: Optional[Mapping[str, str]] = None, use_hint: bool = True) -> Store:
+    """The keyring backend keyring chooses (or ``backend``), refused when unsafe and not named explicitly.
+
+    keyring chooses by loading every backend it knows (entry points, the macOS one even on
+    Linux): more time than Python's own start. So the backend found is remembered (its
+    name only, in the user's cache folder) and loaded directly next time; when that fails,
+    keyring chooses again.
+    """
     if backend is not None:
         return Store(backend)
     try:
@@ -166,15 +174,57 @@ def open_store(backend: Any = None) -> Store:
         import keyring.core
     except ImportError:
         raise KeyringFailure("the OS keyring needs the keyring library: pip install 'awsrun[keyring]'") from None
+    environ = os.environ if environ is None else environ
     try:
-        chosen = keyring.get_keyring()
-        explicit = keyring.core.load_env() is not None or keyring.core.load_config() is not None
+        explicit = keyring.core.load_env() or keyring.core.load_config()
     except Exception as exc:  # a named backend that cannot load, an unreadable keyringrc.cfg
         raise KeyringFailure(f"could not open the keyring: {_one_line(exc)}") from None
+    if explicit is not None:
+        return Store(explicit)
+    hint = _hint_file(environ)
+    remembered = _remembered(hint) if use_hint else None
+    if remembered is not None:
+        return Store(remembered, hinted=True)
+    try:
+        chosen = keyring.get_keyring()
+    except Exception as exc:
+        raise KeyringFailure(f"could not open the keyring: {_one_line(exc)}") from None
     reason = unsafe_reason(chosen)
-    if reason and not explicit:
+    if reason:
         raise KeyringFailure(
             f"refusing the keyring backend {backend_name(chosen)}: {reason}; start the desktop keyring "
             "(Secret Service, KWallet) or name a backend in PYTHON_KEYRING_BACKEND"
         )
+    _remember(hint, backend_name(chosen))
     return Store(chosen)
+
+
+def _hint_file(environ: Mapping[str, str]) -> str:
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "awsrun-keys", "backend")
+
+
+def _remembered(hint: str) -> Any:
+    """The backend named in the hint file, when it loads, is viable and safe; else None."""
+    import keyring.core
+
+    try:
+        with open(hint, encoding="utf-8") as stream:
+            name = stream.read(200).strip()
+        chosen = keyring.core.load_keyring(name)
+    except Exception:  # no hint, a stale one, a backend no longer viable: let keyring choose
+        return None
+    return None if unsafe_reason(chosen) else chosen
+
+
+def _remember(hint: str, name: str) -> None:
+    import tempfile
+
+    try:
+        os.makedirs(os.path.dirname(hint), mode=0o700, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(hint), prefix=".backend.")
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(name + "\n")
+        os.replace(temporary, hint)
+    except OSError:  # only a speed-up
+        pass
