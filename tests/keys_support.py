@@ -162,3 +162,16 @@ def secret_service(secret_service_session: SecretService, monkeypatch: pytest.Mo
             item.delete()
     finally:
         connection.close()
+
+
+def stored_items() -> Dict[str, str]:
+    """Every awsrun-keys item in the Secret Service, read with secretstorage itself."""
+    import secretstorage
+
+    connection = secretstorage.dbus_init()
+    try:
+        collection = secretstorage.get_default_collection(connection)
+        return {item.get_attributes()["username"]: item.get_secret().decode()
+                for item in collection.search_items({"service": "awsrun-keys"})}
+    finally:
+        connection.close()
