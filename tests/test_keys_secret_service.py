@@ -131,3 +131,31 @@ def test_a_locked_keyring_is_one_line_and_125(iam_env: Dict[str, str], keys_bin:
             assert done.stdout == "" and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
             assert "locked" in done.stderr or "access allowed" in done.stderr
             assert user.secret not in done.stderr
+
+
+def test_awsrun_reads_the_keyring_in_process(env: Dict[str, str], moto_sts: str, keys_bin: Path) -> None:
+    user = new_iam_user(moto_sts)
+    assert keys("add", "work", "--stdin", stdin=f"{user.key_id}\n{user.secret}\n").returncode == 0
+    # Without awsrun-keys on PATH, botocore could not run the credential_process: awsrun reads the keyring itself.
+    path = os.pathsep.join(part for part in os.environ["PATH"].split(os.pathsep) if part != str(keys_bin))
+    done = run_awsrun(["-v", "-p", "work", "--role", ROLE_ARN, "--no-cache", "--", AWS_CLI, "sts", "get-caller-identity"],
+                      env={"PATH": path})
+    assert done.returncode == 0, done.stderr
+    assert f"source credentials = explicit (****{user.key_id[-4:]})" in done.stderr
+    # A profile whose keys botocore would use before the process: awsrun does not read the keyring.
+    Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        "[work]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYSOURCESECRET\n")
+    done = run_awsrun(["-v", "-p", "work", "--role", ROLE_ARN, "--no-cache", "--dry-run", "--", "true"], env={"PATH": path})
+    assert done.returncode == 0 and "source credentials = shared-credentials-file (****MPLE)" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("hint", ["", "no.such.Backend", "keyring.backends.null.Keyring", "keyring.backends.fail.Keyring"])
+def test_the_remembered_backend_is_only_a_speed_up(env: Dict[str, str], moto_sts: str, hint: str) -> None:
+    user = new_iam_user(moto_sts)
+    assert keys("add", "work", "--stdin", stdin=f"{user.key_id}\n{user.secret}\n").returncode == 0
+    remembered = Path(os.environ["HOME"]) / ".cache" / "awsrun-keys" / "backend"
+    assert remembered.read_text() == BACKEND + "\n"
+    remembered.write_text(hint)  # stale, unknown, or an unsafe backend: ignored, keyring chooses again
+    got = keys("get", "work")
+    assert got.returncode == 0 and json.loads(got.stdout)["SecretAccessKey"] == user.secret, got.stderr
+    assert remembered.read_text() == BACKEND + "\n"
