@@ -2,7 +2,9 @@
 
 Starts moto's STS on 127.0.0.1, then runs each case ROUNDS times, the cases interleaved so
 that drift in the machine's load hits them all alike. Prints the median wall time, the
-peak memory (max RSS) of each case, their ratios, and whether each budget holds.
+peak memory (max RSS) of each case, their ratios, and whether each budget holds. Where
+gnome-keyring and dbus are installed, it also measures `awsrun-keys get` and awsrun with a
+keyring-held source, on a private Secret Service.
 
     python benchmarks/bench.py [--rounds N]
 
@@ -49,6 +51,7 @@ def environment(url: str, home: str) -> Dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_STS": url,
+        "AWS_ENDPOINT_URL_IAM": url,
         "LANG": "C.UTF-8",
     }
 
@@ -59,7 +62,41 @@ def awsrun_command() -> List[str]:
     return [script] if script else [sys.executable, "-m", "awsrun"]
 
 
-def cases() -> Dict[str, List[str]]:
+def start_secret_service(home: str) -> Tuple[List[subprocess.Popen], Dict[str, str]]:
+    """gnome-keyring's Secret Service on a private D-Bus session, for the keyring cases; none without them."""
+    if not (shutil.which("dbus-daemon") and shutil.which("gnome-keyring-daemon")):
+        return [], {}
+    runtime = os.path.join(home, "run")
+    os.mkdir(runtime, 0o700)
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "XDG_RUNTIME_DIR": runtime}
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()  # type: ignore[union-attr]
+    daemon = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+                              env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon.stdin.write(b"bench")  # type: ignore[union-attr]  # the login keyring's password
+    daemon.stdin.close()  # type: ignore[union-attr]
+    return [daemon, bus], {key: env[key] for key in ("DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")}
+
+
+def keys_command() -> List[str]:
+    script = shutil.which("awsrun-keys", path=os.path.dirname(sys.executable)) or shutil.which("awsrun-keys")
+    return [script] if script else [sys.executable, "-m", "awsrun.keys"]
+
+
+def store_bench_key(env: Dict[str, str]) -> bool:
+    """The bench's fake key in the keyring as 'bench', [profile bench] pointing at it; False if that fails."""
+    for _ in range(20):  # the daemon takes a moment to own its bus name
+        done = subprocess.run([*keys_command(), "add", "bench", "--stdin"], env=env, capture_output=True, text=True,
+                              input=f"{env['AWS_ACCESS_KEY_ID']}\n{env['AWS_SECRET_ACCESS_KEY']}\n")
+        if done.returncode == 0:
+            return True
+        time.sleep(0.2)
+    print(f"no keyring cases: {done.stderr.strip()}", file=sys.stderr)
+    return False
+
+
+def cases(keyring: bool = False) -> Dict[str, List[str]]:
     awsrun = awsrun_command()
     found = {
         "python -c pass": [sys.executable, "-c", "pass"],
@@ -69,6 +106,9 @@ def cases() -> Dict[str, List[str]]:
         "awsrun --help": [*awsrun, "--help"],
         "awsrun bad role (local error)": [*awsrun, "-r", "arn:aws:iam::123:role/typo", "--", "true"],
     }
+    if keyring:
+        found["awsrun-keys get (Secret Service)"] = [*keys_command(), "get", "bench"]
+        found["awsrun --no-cache, keyring source"] = [*awsrun, "-q", "--no-cache", "-p", "bench", "-r", ROLE, "--", "true"]
     aws = shutil.which("aws")
     if aws:
         found["aws sts assume-role"] = [aws, "sts", "assume-role", "--role-arn", ROLE, "--role-session-name", "b"]
@@ -98,7 +138,9 @@ def measure(rounds: int) -> Dict[str, Tuple[float, float]]:
     server, url = start_sts()
     home = tempfile.mkdtemp(prefix="awsrun-bench-")
     env = environment(url, home)
-    table = cases()
+    daemons, keyring_env = start_secret_service(home)
+    env.update(keyring_env)
+    table = cases(keyring=bool(daemons) and store_bench_key(env))
     try:
         subprocess.run(table["awsrun -- true (cache hit)"], env=env, check=True)  # warm the cache
         times: Dict[str, List[float]] = {name: [] for name in table}
@@ -110,8 +152,9 @@ def measure(rounds: int) -> Dict[str, Tuple[float, float]]:
                 times[name].append(elapsed)
                 memory[name].append(rss)
     finally:
-        server.terminate()
-        server.wait()
+        for process in [server, *daemons]:
+            process.terminate()
+            process.wait()
         shutil.rmtree(home, ignore_errors=True)
     return {name: (statistics.median(times[name]), max(memory[name]) / 1024) for name in table}
 
@@ -130,6 +173,8 @@ def report(results: Dict[str, Tuple[float, float]], rounds: int) -> bool:
         ("local error <= 1.3 x python", results["awsrun bad role (local error)"][0] / python, 1.3),
         ("cache hit peak memory <= 20 MiB", results["awsrun -- true (cache hit)"][1], 20.0),
     ]
+    if "awsrun --no-cache, keyring source" in results:
+        budgets.append(("keyring cold path <= 1.2 x baseline", results["awsrun --no-cache, keyring source"][0] / baseline, 1.2))
     print()
     ok = True
     for label, value, limit in budgets:
