@@ -394,6 +394,7 @@ def test_without_the_keyring_library_one_line_says_what_to_install(isolated: Pat
     assert done.stderr == "awsrun-keys: the OS keyring needs the keyring library: pip install 'awsrun[keyring]'\n"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="keyring's choice without D-Bus is Linux's")
 def test_an_automatically_chosen_unsafe_backend_is_refused_but_a_named_one_is_used(isolated: Path) -> None:
     env = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent"}  # no Secret Service: keyring falls back to fail
     refused = _keys_process("from awsrun.keys.cli import run; run()", env)
@@ -412,3 +413,10 @@ def test_an_automatically_chosen_unsafe_backend_is_refused_but_a_named_one_is_us
 def test_usage_errors(isolated: Path, argv: List[str], message: str) -> None:
     result = Harness()(*argv)
     assert result.status == 125 and message in result.err and result.err.count("\n") == 1
+
+
+def test_a_missing_aws_profile_is_one_line(keys: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nosuch")
+    result = keys("add", "work", "--stdin", stdin="AKIAIOSFODNN7EXAMPLE\nwJalrXUtnFEMI/K7MDENG/bPxRfiCYSOURCESECRET\n")
+    assert result.status == 125 and "could not set up the STS client" in result.err and "nosuch" in result.err
+    assert keys.backend.items == {} and not config_path().exists()

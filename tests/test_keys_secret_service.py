@@ -159,3 +159,30 @@ def test_the_remembered_backend_is_only_a_speed_up(env: Dict[str, str], moto_sts
     got = keys("get", "work")
     assert got.returncode == 0 and json.loads(got.stdout)["SecretAccessKey"] == user.secret, got.stderr
     assert remembered.read_text() == BACKEND + "\n"
+
+
+def test_add_asks_on_the_terminal_without_echo(env: Dict[str, str], moto_sts: str) -> None:
+    import pexpect
+
+    user = new_iam_user(moto_sts)
+    import io
+
+    child = pexpect.spawn("awsrun-keys", ["add", "work"], env=dict(os.environ), encoding="utf-8", timeout=30)
+    child.logfile_read = io.StringIO()  # everything the terminal showed
+    child.expect_exact("AWS access key id: ")
+    child.sendline(user.key_id)
+    child.expect_exact("AWS secret access key: ")
+    child.sendline(user.secret)
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = child.logfile_read.getvalue()
+    assert child.exitstatus == 0, shown
+    assert "AWS secret access key: " in shown and f"****{user.key_id[-4:]}" in shown
+    assert user.secret not in shown and user.key_id not in shown  # neither was echoed
+    assert json.loads(stored_items()["work"])["secret"] == user.secret
+
+
+def test_add_without_a_terminal_or_stdin_says_so(env: Dict[str, str]) -> None:
+    done = subprocess.run(["awsrun-keys", "add", "work"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=60, start_new_session=True)  # no controlling terminal
+    assert done.returncode == 125 and "no terminal to ask for the key on; pipe it in with --stdin" in done.stderr

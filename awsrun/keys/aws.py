@@ -67,10 +67,15 @@ class Aws:
         )
 
     def _client(self, service: str, key_id: str, secret: str) -> Any:
-        return self._session.create_client(
-            service, region_name=self.region, config=self._config,
-            aws_access_key_id=key_id, aws_secret_access_key=secret,
-        )
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return self._session.create_client(
+                service, region_name=self.region, config=self._config,
+                aws_access_key_id=key_id, aws_secret_access_key=secret,
+            )
+        except BotoCoreError as exc:  # e.g. AWS_PROFILE naming a profile that does not exist
+            raise AwsKeyError(f"could not set up the {service.upper()} client: {exc}", code="") from None
 
     def identity(self, key_id: str, secret: str) -> str:
         """The ARN GetCallerIdentity reports for the key; KeyRejected when STS refuses it."""
