@@ -47,15 +47,12 @@ from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, T
 
 from awsrun import __version__
 from awsrun.credentials import mask
-from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue, UsageError
+from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue
+from awsrun.keys.keyinput import KeysUsageError, check_keys, read_keys_from
 
 __all__ = ["main", "run"]
 
 PROG = "awsrun-keys"
-
-
-class KeysUsageError(UsageError):
-    template = "{detail} (see 'awsrun-keys --help')"
 
 
 class Deps:
@@ -164,7 +161,7 @@ def _add(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say
     store = _store(deps, environ)
     if store.get(name) is not None:
         raise ConfigError(f"{name} is already in the keyring; rotate it, or remove it first")
-    key_id, secret = _read_keys(args["--stdin"], stdin, deps)
+    key_id, secret = read_keys_from(stdin if args["--stdin"] else None, deps.ask)
     arn, created = _verify(deps, environ, key_id, secret)
     _store_and_write(store, name, key_id, secret, created, edits)
     say(f"stored {mask(key_id)} of {arn} in the keyring ({store.name}) as {name}; "
@@ -178,7 +175,7 @@ def _import(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, 
     name = _name(args["PROFILE"])
     files = profiles.Files.load(environ)
     (key_id, secret), where, edits = profiles.plan_import(files, name)
-    _check_keys(key_id, secret)
+    check_keys(key_id, secret)
     store = _store(deps, environ)
     if store.get(name) is not None:
         raise ConfigError(f"{name} is already in the keyring; remove it first ('awsrun-keys remove {name}')")
@@ -266,46 +263,6 @@ def _name(name: str) -> str:
     from awsrun.keysource import check_name
 
     return check_name(name)
-
-
-def _read_keys(from_stdin: bool, stdin: TextIO, deps: Deps) -> Tuple[str, str]:
-    if from_stdin:
-        lines = stdin.read().splitlines()
-        lines = [line.strip() for line in lines if line.strip()]
-        if len(lines) != 2:
-            raise KeysUsageError(f"--stdin expects two lines, the key id then the secret; got {len(lines)}")
-        key_id, secret = lines
-    else:
-        ask = deps.ask or _ask_terminal
-        key_id = ask("AWS access key id: ").strip()
-        secret = ask("AWS secret access key: ").strip()
-    _check_keys(key_id, secret)
-    return key_id, secret
-
-
-def _ask_terminal(prompt: str) -> str:
-    import getpass
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", getpass.GetPassWarning)  # no terminal: never read from a pipe unasked
-        try:
-            return getpass.getpass(prompt)
-        except getpass.GetPassWarning:
-            raise KeysUsageError("no terminal to ask for the key on; pipe it in with --stdin") from None
-        except EOFError:
-            raise KeysUsageError("no key given") from None
-
-
-def _check_keys(key_id: str, secret: str) -> None:
-    import re
-
-    if key_id.startswith("ASIA"):
-        raise InvalidValue("access key id", mask(key_id), "an ASIA... key is temporary (it needs a session token); store a long-lived AKIA... key")
-    if not re.fullmatch(r"AKIA[A-Z0-9]{12,124}", key_id):
-        raise InvalidValue("access key id", mask(key_id), "a long-lived key id is AKIA followed by 16 capital letters and digits")
-    if not re.fullmatch(r"[A-Za-z0-9/+=]{20,128}", secret):
-        raise InvalidValue("secret access key", f"({len(secret)} characters)", "a secret is about 40 of A-Z a-z 0-9 / + =")
 
 
 def _verify(deps: Deps, environ: Mapping[str, str], key_id: str, secret: str) -> Tuple[str, float]:
