@@ -149,14 +149,18 @@ def test_awsrun_reads_the_keyring_in_process(env: Dict[str, str], moto_sts: str,
     assert done.returncode == 0 and "source credentials = shared-credentials-file (****MPLE)" in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("hint", ["", "no.such.Backend", "keyring.backends.null.Keyring", "keyring.backends.fail.Keyring"])
+@pytest.mark.parametrize("hint", ["", "no.such.Backend", "keyring.backends.null.Keyring", "keyring.backends.fail.Keyring",
+                                  "planted.Keyring"])
 def test_the_remembered_backend_is_only_a_speed_up(env: Dict[str, str], moto_sts: str, hint: str) -> None:
     user = new_iam_user(moto_sts)
     assert keys("add", "work", "--stdin", stdin=f"{user.key_id}\n{user.secret}\n").returncode == 0
     remembered = Path(os.environ["HOME"]) / ".cache" / "awsrun-keys" / "backend"
     assert remembered.read_text() == BACKEND + "\n"
     remembered.write_text(hint)  # stale, unknown, or an unsafe backend: ignored, keyring chooses again
-    got = keys("get", "work")
+    # A module in the working folder is never imported through the hint (python -m puts the folder on sys.path).
+    Path("planted.py").write_text("import sys; sys.stderr.write('PLANTED RAN'); sys.exit(3)\n")
+    got = subprocess.run([sys.executable, "-m", "awsrun.keys", "get", "work"], capture_output=True, text=True, timeout=60)
+    assert "PLANTED" not in got.stderr
     assert got.returncode == 0 and json.loads(got.stdout)["SecretAccessKey"] == user.secret, got.stderr
     assert remembered.read_text() == BACKEND + "\n"
 

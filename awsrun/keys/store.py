@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from typing import Any, List, Mapping, NamedTuple, Optional
 
@@ -195,13 +196,19 @@ def open_store(backend: Any = None, environ: Optional[Mapping[str, str]] = None,
             f"refusing the keyring backend {backend_name(chosen)}: {reason}; start the desktop keyring "
             "(Secret Service, KWallet) or name a backend in PYTHON_KEYRING_BACKEND"
         )
-    _remember(hint, backend_name(chosen))
+    if _REMEMBERABLE.fullmatch(backend_name(chosen)):
+        _remember(hint, backend_name(chosen))
     return Store(chosen)
 
 
 def _hint_file(environ: Mapping[str, str]) -> str:
     base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
     return os.path.join(base, "awsrun-keys", "backend")
+
+
+# Only backends shipped with keyring or keyrings.* are remembered: loading one imports its
+# module, and the hint file must not be a way to import a module from the working folder.
+_REMEMBERABLE = re.compile(r"(keyring\.backends|keyrings)(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def _remembered(hint: str) -> Any:
@@ -211,6 +218,8 @@ def _remembered(hint: str) -> Any:
     try:
         with open(hint, encoding="utf-8") as stream:
             name = stream.read(200).strip()
+        if not _REMEMBERABLE.fullmatch(name):
+            return None
         chosen = keyring.core.load_keyring(name)
     except Exception:  # no hint, a stale one, a backend no longer viable: let keyring choose
         return None
