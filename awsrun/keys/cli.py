@@ -124,7 +124,13 @@ def _parse(argv: List[str]) -> dict:
     except DocoptExit as exc:
         message = str(exc).splitlines()[0].strip()
         if message.lower().startswith(("usage:", "warning:")) or not message:
-            message = f"expected one of add, import, list, rotate, remove, get; got {' '.join(argv)!r}" if argv else "no command given"
+            # Never echo the whole command line: a key pasted as an argument would be shown again.
+            if not argv:
+                message = "no command given"
+            elif argv[0] in _COMMANDS:
+                message = f"wrong arguments for {argv[0]!r}"
+            else:
+                message = f"unknown command {argv[0][:40]!r}: expected one of add, import, list, rotate, remove, get"
         raise KeysUsageError(message) from None
 
 
