@@ -15,7 +15,7 @@ import pytest
 
 from tests.keys_support import MemoryKeyring, iam_client, iam_env, iam_key_ids, new_iam_user  # noqa: F401
 
-from awsrun.keys import cli, store as store_module
+from awsrun.keys import cli
 from awsrun.keys.aws import Aws, KeyRejected
 from awsrun.keys.store import SERVICE, StoredKey, unsafe_reason
 
