@@ -16,13 +16,24 @@ SOURCE_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SOURCE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSOURCESECRET"
 ROLE_ARN = "arn:aws:iam::123456789012:role/Deploy"
 CHILD = Path(__file__).with_name("child.py")
+NETGUARD = Path(__file__).with_name("netguard")
+# The AWS CLI the tests use is the one installed into the test venv ([test] extra), never
+# whichever `aws` happens to be on the machine.
+_VENV_BIN = os.path.dirname(sys.executable)
+AWS_CLI: Optional[str] = os.path.join(_VENV_BIN, "aws") if os.access(os.path.join(_VENV_BIN, "aws"), os.X_OK) else None
+needs_aws_cli = pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI is not installed in the test venv (pip install -e '.[test]')")
+
+sys.path.insert(0, str(NETGUARD))
+import awsguard_net  # noqa: E402
+
+awsguard_net.install()  # this process too: no request may leave 127.0.0.1
 
 _ISOLATED_PREFIXES = ("AWS_", "AWSRUN_", "GITHUB_", "GITLAB_", "CI_", "BOTO_")
 _ISOLATED_NAMES = ("CI", "SHELL")
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Remove every AWS/awsrun/CI variable, point HOME and the AWS files into tmp_path, cd there."""
     for name in list(os.environ):
         if name.startswith(_ISOLATED_PREFIXES) or name in _ISOLATED_NAMES:
@@ -34,10 +45,21 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws" / "credentials"))
     # Never probe instance metadata (it would be a real network call).
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Every Python process a test starts (awsrun, the AWS CLI, children) loads the network
+    # guard; what it refused is logged here and fails the test below.
+    netlog = tmp_path / "network.log"
+    monkeypatch.setenv("NETGUARD_LOG", str(netlog))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(NETGUARD), os.environ.get("PYTHONPATH")])))
+    # The venv's tools come first; no other `aws` on the machine can be picked up.
+    path = [_VENV_BIN] + [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
+                          if d and d != _VENV_BIN and not os.path.exists(os.path.join(d, "aws"))]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    return work
+    yield work
+    if netlog.exists() and netlog.read_text().strip():
+        pytest.fail("a request tried to leave 127.0.0.1:\n" + netlog.read_text())
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Optional, Union
 
 import pytest
 
-from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun
+from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, needs_aws_cli
 
 ACCOUNT = "123456789012"
 # Keys of other sources; each id ends differently so `-v`'s masked id (last four) tells them apart.
@@ -353,7 +353,7 @@ def test_exec_format_error_is_126(source_env: Dict[str, str], tmp_path: Path) ->
 
 # --- the AWS CLI as the command ------------------------------------------------------------
 
-aws_cli = pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI (aws) is not on PATH")
+aws_cli = needs_aws_cli
 
 
 @aws_cli

@@ -39,7 +39,7 @@ from typing import Collection, Dict, List, NamedTuple, Optional, Sequence, Set, 
 import pexpect
 import pytest
 
-from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET
+from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, needs_aws_cli
 from tests.fake_sts import (
     ISSUED_KEY_ID,
     ISSUED_SECRET,
@@ -114,8 +114,7 @@ CHILD_ARGV = ["0"]  # what tests/child.py must report as its argv: exactly what 
 RUN_CHILD = (sys.executable, str(CHILD), *CHILD_ARGV)
 # Prints the AWS config file the command was given (--refresh writes one), then becomes the child.
 SHOW_CONFIG_THEN_CHILD = ("sh", "-c", 'cat "$AWS_CONFIG_FILE"; exec "$0" "$@"', *RUN_CHILD)
-AWS_CLI = shutil.which("aws")
-NEEDS_AWS_CLI = pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI is not installed")
+NEEDS_AWS_CLI = needs_aws_cli
 
 # Every scenario has source keys, an MFA device and code, and an external id, so every
 # secret is in play; none of them on awsrun's own command line unless a scenario says so.

@@ -26,7 +26,7 @@ from dotenv import dotenv_values
 
 from awsrun import environment, output
 from awsrun.credentials import Credentials
-from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun
+from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun, needs_aws_cli
 from tests.fake_sts import ISSUED_SECRET, ISSUED_TOKEN, FakeSts, Reply, assume_role_ok, closed_port_url
 
 ACCOUNT = "123456789012"
@@ -311,7 +311,6 @@ def assumed_arn(role: str = "Deploy", session: str = "itest") -> str:
 
 
 # The AWS CLI is not in the test extra; where it is missing, the tests that run it are skipped.
-needs_aws_cli = pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI (aws) is not installed")
 _AWSRUN_FN = 'awsrun() { "$PY" -m awsrun "$@"; }\n'
 EVAL_IN_SHELL = [
     pytest.param(["bash", "-c", _AWSRUN_FN + 'eval "$(awsrun -r "$ROLE" -s itest --no-cache --export)" || exit 97\n'

@@ -29,7 +29,7 @@ from awsrun.envfile import EnvFiles
 from awsrun.errors import ConfigError, UsageError
 from awsrun.naming import default_session_name
 from awsrun.profiles import ProfileChain, ProfileHop, SourceSpec
-from tests.conftest import CHILD, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun
+from tests.conftest import CHILD, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, needs_aws_cli
 from tests.fake_sts import ISSUED_KEY_ID, ISSUED_SECRET, ISSUED_TOKEN, FakeSts, assume_role_ok, closed_port_url, error
 
 # --- shared values -------------------------------------------------------------------------
@@ -611,7 +611,7 @@ def signed_with(request: Any) -> str:
 # --- 3. end to end against moto ------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not on PATH")
+@needs_aws_cli
 @pytest.mark.parametrize("profile, expected", [
     pytest.param("target", assumed(TARGET, "alice"), id="two-hops"),
     pytest.param("deep", assumed(DEEP, "deep-run"), id="three-hops"),

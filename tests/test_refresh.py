@@ -33,7 +33,7 @@ import pytest
 from awsrun.credentials import Credentials
 from awsrun.refresh import RETRY_AFTER, Refresher
 from awsrun.server import PATH, CredentialServer
-from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun
+from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, needs_aws_cli
 from tests.fake_sts import (
     MFA_SESSION_KEY_ID,
     MFA_SESSION_TOKEN,
@@ -220,7 +220,7 @@ def test_a_botocore_child_is_the_role_and_holds_no_key_variable_and_no_source_se
         assert secret not in result.stderr
 
 
-@pytest.mark.skipif(which("aws") is None, reason="the AWS CLI (aws) is not installed")
+@needs_aws_cli
 def test_the_aws_cli_as_the_child_is_the_role_through_the_endpoint(source_env: Dict[str, str]) -> None:
     command = "aws sts get-caller-identity --query Arn --output text && aws configure list"
     result = run_awsrun([*refresh_args(), "--", "sh", "-c", command], env=source_env)
