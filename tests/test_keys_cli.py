@@ -385,7 +385,10 @@ def test_unsafe_backends(backend: Any, refused: bool) -> None:
 def _keys_process(code: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
     root = str(Path(__file__).resolve().parent.parent)
     return subprocess.run([sys.executable, "-c", code, "list"], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env, "PYTHONPATH": root}, stdin=subprocess.DEVNULL)
+                          env={**os.environ, "XDG_CONFIG_HOME": os.path.join(os.environ["HOME"], ".config"),
+                               "XDG_CACHE_HOME": os.path.join(os.environ["HOME"], ".cache"), **env,
+                               "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))},
+                          stdin=subprocess.DEVNULL)
 
 
 def test_without_the_keyring_library_one_line_says_what_to_install(isolated: Path) -> None:
