@@ -179,9 +179,17 @@ def prepare(
         known = source.profiles()
         chain = profiles.resolve(known, settings.profile)
         spec = chain.source
+        keys = profiles.own_keys(known[spec.profile]) if spec.own_keys and spec.profile else None
+        if keys is None and spec.profile and not spec.credential_source and spec.profile in known:
+            import os
+
+            from awsrun.keysource import profile_keys
+
+            # credential_process = awsrun-keys get NAME: the same key, without a second Python.
+            keys = profile_keys(known[spec.profile], os.environ)
         source.use(
             profile=None if spec.credential_source else spec.profile,
-            keys=profiles.own_keys(known[spec.profile]) if spec.own_keys and spec.profile else None,
+            keys=keys,
             provider=profiles.CREDENTIAL_SOURCES.get(spec.credential_source or ""),
             web_identity=spec.token_file if spec.web_identity else None,
         )

@@ -2,7 +2,9 @@
 
 Starts moto's STS on 127.0.0.1, then runs each case ROUNDS times, the cases interleaved so
 that drift in the machine's load hits them all alike. Prints the median wall time, the
-peak memory (max RSS) of each case, their ratios, and whether each budget holds.
+peak memory (max RSS) of each case, their ratios, and whether each budget holds. Where
+gnome-keyring and dbus are installed, it also measures `awsrun-keys get` and awsrun with a
+keyring-held source, on a private Secret Service.
 
     python benchmarks/bench.py [--rounds N] [--only TEXT]...
 
@@ -56,6 +58,7 @@ def environment(url: str, home: str) -> Dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_STS": url,
+        "AWS_ENDPOINT_URL_IAM": url,
         "LANG": "C.UTF-8",
         # A checkout run with PYTHONPATH=. measures that checkout, not the installed awsrun.
         **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
@@ -111,7 +114,41 @@ def start_slow_proxy(target: str) -> Tuple[ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def cases() -> Dict[str, List[str]]:
+def start_secret_service(home: str) -> Tuple[List[subprocess.Popen], Dict[str, str]]:
+    """gnome-keyring's Secret Service on a private D-Bus session, for the keyring cases; none without them."""
+    if not (shutil.which("dbus-daemon") and shutil.which("gnome-keyring-daemon")):
+        return [], {}
+    runtime = os.path.join(home, "run")
+    os.mkdir(runtime, 0o700)
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": home, "XDG_RUNTIME_DIR": runtime}
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()  # type: ignore[union-attr]
+    daemon = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+                              env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon.stdin.write(b"bench")  # type: ignore[union-attr]  # the login keyring's password
+    daemon.stdin.close()  # type: ignore[union-attr]
+    return [daemon, bus], {key: env[key] for key in ("DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")}
+
+
+def keys_command() -> List[str]:
+    script = shutil.which("awsrun-keys", path=os.path.dirname(sys.executable)) or shutil.which("awsrun-keys")
+    return [script] if script else [sys.executable, "-m", "awsrun.keys"]
+
+
+def store_bench_key(env: Dict[str, str]) -> bool:
+    """The bench's fake key in the keyring as 'bench', [profile bench] pointing at it; False if that fails."""
+    for _ in range(20):  # the daemon takes a moment to own its bus name
+        done = subprocess.run([*keys_command(), "add", "bench", "--stdin"], env=env, capture_output=True, text=True,
+                              input=f"{env['AWS_ACCESS_KEY_ID']}\n{env['AWS_SECRET_ACCESS_KEY']}\n")
+        if done.returncode == 0:
+            return True
+        time.sleep(0.2)
+    print(f"no keyring cases: {done.stderr.strip()}", file=sys.stderr)
+    return False
+
+
+def cases(keyring: bool = False) -> Dict[str, List[str]]:
     awsrun = awsrun_command()
     found = {
         "python -c pass": [sys.executable, "-c", "pass"],
@@ -124,6 +161,9 @@ def cases() -> Dict[str, List[str]]:
         "awsrun --each-role x50 -P10": [*awsrun, "-q", "--no-cache", "--parallel", "10", *each_role(50), "--", "true"],
         SLOW_STS: [*awsrun, "-q", "--no-cache", "--parallel", "10", *each_role(50), "--", "true"],
     }
+    if keyring:
+        found["awsrun-keys get (Secret Service)"] = [*keys_command(), "get", "bench"]
+        found["awsrun --no-cache, keyring source"] = [*awsrun, "-q", "--no-cache", "-p", "bench", "-r", ROLE, "--", "true"]
     aws = shutil.which("aws", path=os.path.dirname(sys.executable))  # the venv's, never the machine's
     if aws:
         found["aws sts assume-role"] = [aws, "sts", "assume-role", "--role-arn", ROLE, "--role-session-name", "b"]
@@ -158,7 +198,10 @@ def measure(rounds: int, only: Optional[List[str]] = None) -> Dict[str, Tuple[fl
     home = tempfile.mkdtemp(prefix="awsrun-bench-")
     env = environment(url, home)
     slow_env = {**env, "AWS_ENDPOINT_URL_STS": slow_url}
-    table = {name: command for name, command in cases().items()
+    daemons, keyring_env = start_secret_service(home)
+    env.update(keyring_env)
+    slow_env.update(keyring_env)
+    table = {name: command for name, command in cases(keyring=bool(daemons) and store_bench_key(env)).items()
              if not only or name in REFERENCES or any(text in name for text in only)}
     try:
         subprocess.run(cases()["awsrun -- true (cache hit)"], env=env, check=True)  # warm the cache
@@ -172,8 +215,9 @@ def measure(rounds: int, only: Optional[List[str]] = None) -> Dict[str, Tuple[fl
                 memory[name].append(rss)
     finally:
         proxy.shutdown()
-        server.terminate()
-        server.wait()
+        for process in [server, *daemons]:
+            process.terminate()
+            process.wait()
         shutil.rmtree(home, ignore_errors=True)
     return {name: (statistics.median(times[name]), max(memory[name]) / 1024) for name in table}
 
@@ -198,6 +242,8 @@ def report(results: Dict[str, Tuple[float, float]], rounds: int) -> bool:
         ("100 ms STS adds <= 10 x 100 ms", (SLOW_STS, "awsrun --each-role x50 -P10"),
          lambda t: (t[0][0] - t[1][0]) / STS_DELAY, 10.0),
     ]
+    budgets.append(("keyring cold path <= 1.2 x baseline", ("awsrun --no-cache, keyring source",),
+                    lambda t: t[0][0] / baseline, 1.2))
     print()
     ok = True
     for label, names, compute, limit in budgets:

@@ -502,3 +502,98 @@ def test_no_secret_leaks(scenario: Scenario, tmp_path: Path, places: Tuple[Path,
     for request in requests:  # signatures only: a secret key never travels
         sent = json.dumps([request.headers, request.form])
         assert SOURCE_SECRET not in sent and ISSUED_SECRET not in sent
+
+
+# --- awsrun-keys: the keyring's keys stay in the keyring -------------------------------------
+#
+# Each scenario is a sequence of awsrun-keys (and awsrun) runs against a real Secret Service
+# and moto's IAM and STS. Only `awsrun-keys get`'s stdout may show a long-lived secret.
+
+try:  # the fixtures of awsrun-keys' tests; without the keyring library those tests skip
+    from tests.keys_support import iam_env, keys_bin, secret_service, secret_service_session  # noqa: F401
+except pytest.skip.Exception:
+    pass
+
+KEYS_SCENARIOS = {
+    "add-list-get": [("add", "work", "--stdin"), ("list",), ("get", "work")],
+    "add-debug-with-a-bad-secret": [("add", "work", "--stdin", "--debug", "BAD SECRET")],
+    "import-then-list": [("import", "work"), ("list",)],
+    "rotate": [("add", "work", "--stdin"), ("rotate", "work", "--debug"), ("list",), ("get", "work")],
+    "rotate-refused-two-keys": [("add", "work", "--stdin"), ("SECOND KEY",), ("rotate", "work", "--debug")],
+    "remove-then-get": [("add", "work", "--stdin"), ("remove", "work"), ("get", "work", "--debug")],
+    "awsrun-with-a-keyring-source": [("add", "work", "--stdin"), ("AWSRUN", "-v", "-p", "work", *ROLE)],
+    "awsrun-with-a-keyring-source-profile": [("add", "work", "--stdin"), ("AWSRUN", "-p", "deploy")],
+}
+
+
+def _launch_keys(argv: List[str], env: Dict[str, str], stdin: str) -> Run:
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    with CommandLines(process.pid) as watch:
+        out, err = process.communicate(stdin.encode(), timeout=60)
+    return Run(process.returncode, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape"),
+               tuple(argv), watch.seen)
+
+
+@pytest.mark.parametrize("steps", list(KEYS_SCENARIOS.values()), ids=list(KEYS_SCENARIOS))
+def test_no_secret_leaks_from_the_keyring(steps: List[Tuple[str, ...]], tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    pytest.importorskip("keyring", reason="awsrun-keys needs the keyring library")
+    from tests.keys_support import iam_client, new_iam_user, stored_items
+
+    request.getfixturevalue("secret_service")
+    moto = request.getfixturevalue("moto_sts")
+    request.getfixturevalue("iam_env")
+    request.getfixturevalue("keys_bin")
+    user = new_iam_user(moto)
+    # moto's key ids share their first half (it encodes the account), so the last 8 characters,
+    # of which a masked id shows 4, are what tells one key id.
+    secrets = [("keyring secret", user.secret, 8), ("keyring key id", user.key_id[-8:], 8)]
+    credentials = Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.write_text(f"[work]\naws_access_key_id = {user.key_id}\naws_secret_access_key = {user.secret}\n")
+    Path(os.environ["AWS_CONFIG_FILE"]).write_text(f"[profile deploy]\nrole_arn = {ROLE_ARN}\nsource_profile = work\n")
+    if steps[0][0] == "add":
+        credentials.write_text("")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    before = tree(tmp_path, tmp_path / "no-such")
+    runs: List[Tuple[Tuple[str, ...], Run]] = []
+    for step in steps:
+        if step == ("SECOND KEY",):
+            other = iam_client(moto).create_access_key(UserName=user.name)["AccessKey"]  # type: ignore[attr-defined]
+            secrets += [("other secret", other["SecretAccessKey"], 8), ("other key id", other["AccessKeyId"][-8:], 8)]
+            continue
+        if step[0] == "AWSRUN":
+            argv = [sys.executable, "-m", "awsrun", "--no-cache", *step[1:], "--", *RUN_CHILD]
+            stdin = ""
+        else:
+            bad = step[-1] == "BAD SECRET"
+            argv = ["awsrun-keys", *(step[:-1] if bad else step)]
+            stdin = f"{user.key_id}\n{user.secret[:-3]}!!!\n" if bad else f"{user.key_id}\n{user.secret}\n"
+        runs.append((step, _launch_keys(argv, env, stdin)))
+    for secret in (json.loads(text) for name, text in stored_items().items() if name != ".names"):
+        secrets += [("rotated secret", secret["secret"], 8), ("rotated key id", secret["key_id"][-8:], 8)]
+    written = {path: data for path, data in tree(tmp_path, tmp_path / "no-such").items() if before.get(path) != data}
+
+    problems = []
+    for step, run in runs:
+        shown = run.stdout + run.stderr
+        if step[0] == "AWSRUN":
+            assert run.status == 0, shown
+            reports, rest = split_child_reports(run.stdout)
+            assert reports, "the child did not run"
+            for report in reports:  # the long-lived key never reaches the command
+                problems += [f"{step}: the child's environment holds {leak}"
+                             for leak in leaks(json.dumps(report["env"]), (), secrets)]
+            shown = rest + run.stderr
+        elif step[0] == "get" and run.status == 0:
+            assert json.loads(run.stdout)["SecretAccessKey"] in {value for _, value, _ in secrets}
+            shown = run.stderr  # get's stdout is the one place a secret is printed, by request
+        problems += [f"{step}: output shows {leak}" for leak in leaks(shown, (), secrets)]
+        for line in sorted(run.command_lines):
+            problems += [f"{step}: command line {line!r} holds {leak}" for leak in leaks("\0".join(line), (), secrets)]
+    problems += [f"{path} holds {leak}" for path, data in sorted(written.items())
+                 for leak in leaks(data.decode("utf-8", "surrogateescape"), (), secrets)]
+    assert not problems, "\n".join(problems)
+    statuses = [run.status for _, run in runs]
+    assert statuses[0] == (125 if "BAD SECRET" in steps[0] else 0), runs[0][1].stderr

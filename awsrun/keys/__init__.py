@@ -1,0 +1,1 @@
+"""awsrun-keys: long-lived AWS keys in the OS keyring, imported from plaintext and rotated."""

@@ -1,0 +1,5 @@
+"""python -m awsrun.keys: the awsrun-keys command."""
+
+from awsrun.keys.cli import run
+
+run()

@@ -1,0 +1,254 @@
+"""A careful editor for the AWS config and credentials files: change one key, keep every other byte.
+
+Reading values is botocore's job; this module only finds the lines to change, the way
+configparser (which botocore uses) reads them: a section header or a key starts in the
+first column; an indented line continues the value above it (botocore's nested
+sub-sections, e.g. ``s3 =`` then ``  max_concurrent_requests = 20``); # and ; start
+comments. Line endings (LF or CRLF), comments, order and a missing final newline are kept.
+Writing is atomic: a temporary file beside the target, then a rename, permissions kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+
+from awsrun.errors import ConfigError
+
+__all__ = ["Section", "find", "set_value", "remove_keys", "key_of", "Edit", "write_all"]
+
+_HEADER = re.compile(r"\[(?P<header>.+)\]")
+
+
+class Section(NamedTuple):
+    """Lines [start, end) of one section; start is the header line."""
+
+    start: int
+    end: int
+
+
+def _lines(text: str) -> List[str]:
+    return text.splitlines(keepends=True)
+
+
+def _newline(lines: Sequence[str]) -> str:
+    for line in lines:
+        if line.endswith("\r\n"):
+            return "\r\n"
+        if line.endswith("\n"):
+            return "\n"
+    return "\n"
+
+
+def _header(line: str) -> Optional[str]:
+    if line[:1] in (" ", "\t"):
+        return None
+    match = _HEADER.match(line.strip())
+    return match.group("header") if match else None
+
+
+def key_of(line: str) -> Optional[str]:
+    """The (lower-cased) key a first-column ``key = value`` line sets, else None."""
+    if not line.strip() or line[:1] in (" ", "\t", "#", ";", "["):
+        return None
+    match = re.match(r"([^=:]*?)\s*[=:]", line)
+    return match.group(1).strip().lower() if match else None
+
+
+def _matches(header: str, kind: str, name: str) -> bool:
+    """Whether a header names profile ``name``: [profile NAME] or [default] in config, [NAME] in credentials."""
+    if kind == "credentials":
+        return header == name
+    if header == "default":
+        return name == "default"
+    if not header.startswith("profile"):
+        return False
+    try:
+        parts = shlex.split(header)  # as botocore splits it
+    except ValueError:
+        return False
+    return len(parts) == 2 and parts[0] == "profile" and parts[1] == name
+
+
+def find(text: str, kind: str, name: str, path: str = "") -> Optional[Section]:
+    """The section of profile ``name``; a profile given twice is refused (botocore cannot read it either)."""
+    lines = _lines(text)
+    starts = [index for index, line in enumerate(lines) if _header(line) is not None]
+    found = [index for index in starts if _matches(_header(lines[index]) or "", kind, name)]
+    if kind == "config" and name == "default" and len(found) == 2:
+        # [default] and [profile default] may both exist; botocore merges them, we edit [default].
+        found = [index for index in found if _header(lines[index]) == "default"] or found[:1]
+    if len(found) > 1:
+        numbers = " and ".join(str(index + 1) for index in found)
+        raise ConfigError(f"profile {name!r} appears more than once in {path or kind} (lines {numbers}); merge them first")
+    if not found:
+        return None
+    following = [index for index in starts if index > found[0]]
+    return Section(found[0], following[0] if following else len(lines))
+
+
+def _key_lines(lines: Sequence[str], section: Section, keys: Iterable[str]) -> List[Tuple[int, int]]:
+    """Spans [first, last) of each wanted key's line and its indented continuation lines."""
+    wanted = {key.lower() for key in keys}
+    spans = []
+    index = section.start + 1
+    while index < section.end:
+        key = key_of(lines[index])
+        end = index + 1
+        while end < section.end and lines[end][:1] in (" ", "\t") and lines[end].strip():
+            end += 1
+        if key in wanted:
+            spans.append((index, end))
+        index = end
+    return spans
+
+
+def _header_line(kind: str, name: str) -> str:
+    if kind == "credentials" or name == "default":
+        return f"[{name}]"
+    return f"[profile {name}]"
+
+
+def set_value(text: str, kind: str, name: str, key: str, value: str, path: str = "") -> str:
+    """``key = value`` in the section of ``name``: replacing the key's line, or after the section's
+    last setting, or in a new section at the end of the file."""
+    lines = _lines(text)
+    newline = _newline(lines)
+    section = find(text, kind, name, path)
+    setting = f"{key} = {value}"
+    if section is None:
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines[-1] += newline
+        gap = [newline] if lines and lines[-1].strip() else []
+        return "".join([*lines, *gap, _header_line(kind, name) + newline, setting + newline])
+    spans = _key_lines(lines, section, [key])
+    if spans:
+        first, last = spans[0]
+        ending = lines[last - 1][len(lines[last - 1].rstrip("\r\n")):] or ""
+        lines[first:last] = [setting + ending]
+        for first, last in reversed(spans[1:]):  # configparser keeps the last; leave one
+            del lines[first:last]
+        return "".join(lines)
+    # After the last non-blank, non-comment line of the section, so trailing comments and
+    # blank lines (which usually belong to the next section) stay where they are.
+    at = section.start + 1
+    for index in range(section.start + 1, section.end):
+        if lines[index].strip() and lines[index].lstrip()[:1] not in ("#", ";"):
+            at = index + 1
+    if not lines[at - 1].endswith(("\n", "\r")):
+        lines[at - 1] += newline
+        return "".join([*lines[:at], setting, *lines[at:]])  # the file had no final newline
+    return "".join([*lines[:at], setting + newline, *lines[at:]])
+
+
+def remove_keys(text: str, kind: str, name: str, keys: Iterable[str], path: str = "") -> str:
+    """The text without ``keys`` (and their continuation lines) in the section of ``name``."""
+    lines = _lines(text)
+    section = find(text, kind, name, path)
+    if section is None:
+        return text
+    for first, last in reversed(_key_lines(lines, section, keys)):
+        del lines[first:last]
+    return "".join(lines)
+
+
+def value_lines(text: str, kind: str, name: str, key: str) -> List[str]:
+    """The raw lines that set ``key`` in the section of ``name`` (for tests and messages)."""
+    lines = _lines(text)
+    section = find(text, kind, name)
+    if section is None:
+        return []
+    return ["".join(lines[first:last]) for first, last in _key_lines(lines, section, [key])]
+
+
+def read(path: str) -> str:
+    """A file's text exactly (no newline translation); '' when it does not exist."""
+    try:
+        with open(path, encoding="utf-8", newline="") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+
+
+class Edit(NamedTuple):
+    """New text for a file; ``sensitive`` when the old text held a secret (so no backup is kept)."""
+
+    path: str
+    old: str
+    new: str
+    sensitive: bool = False
+
+
+def write_all(edits: Sequence[Edit]) -> List[str]:
+    """Apply every edit, or none: each file replaced atomically, restored from its backup if a
+    later one fails. Returns the backups kept (FILE.awsrun-keys.bak, one per edited file that
+    held no secret)."""
+    changed = [edit for edit in edits if edit.new != edit.old]
+    staged: List[Tuple[Edit, str, str]] = []  # (edit, real path, temporary)
+    replaced: List[Tuple[str, str]] = []  # (real path, backup)
+    try:
+        for edit in changed:
+            real = os.path.realpath(edit.path)  # a symlinked dotfile keeps its link
+            staged.append((edit, real, _stage(real, edit.new)))
+        for edit, real, temporary in staged:
+            backup = real + ".awsrun-keys.bak"
+            if os.path.exists(real):
+                _copy(real, backup)
+            else:
+                backup = ""
+            os.replace(temporary, real)
+            replaced.append((real, backup))
+    except OSError as exc:
+        for real, backup in reversed(replaced):
+            if backup:
+                os.replace(backup, real)
+            else:
+                os.unlink(real)
+        for _, _, temporary in staged:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        raise ConfigError(f"could not write {exc.filename or 'the AWS config'}: {exc.strerror or exc}; nothing was changed") from None
+    kept = []
+    for (edit, _, _), (real, backup) in zip(staged, replaced):
+        if not backup:
+            continue
+        if edit.sensitive:  # a backup would be one more plaintext copy of the key
+            os.unlink(backup)
+        else:
+            kept.append(backup)
+    return kept
+
+
+def _stage(real: str, text: str) -> str:
+    folder = os.path.dirname(real) or "."
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".awsrun-keys.", suffix=".tmp")  # 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if os.path.exists(real):
+            shutil.copymode(real, temporary)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return temporary
+
+
+def _copy(real: str, backup: str) -> None:
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(real) or ".", prefix=".awsrun-keys.", suffix=".bak")
+    os.close(fd)
+    try:
+        shutil.copyfile(real, temporary)
+        shutil.copymode(real, temporary)
+        os.replace(temporary, backup)
+    except BaseException:
+        os.unlink(temporary)
+        raise
