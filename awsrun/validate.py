@@ -308,5 +308,6 @@ def expect(value: str) -> int:
     """How long the command needs its session: 1 second to 12 hours (the longest session)."""
     seconds = seconds_of(value)
     if seconds is None or not 1 <= seconds <= 43200:
-        raise InvalidValue("expected run time (--expect)", value, f"expected 1s to 12h: {DURATION_FORMS}")
+        raise InvalidValue("expected run time (--expect)", value,
+                           "expected 1s to 12h: seconds (2700) or a number with units h, m, s (45m, 2h, 1h30m)")
     return seconds
