@@ -130,14 +130,14 @@ def _digest(material: Mapping[str, Any]) -> str:
 
 
 def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],
-             region_hint: Optional[str]) -> Optional[KeyPlan]:
+             region_hint: Optional[str], memo_folder: Optional[str] = None) -> Optional[KeyPlan]:
     """The key of the session this run would get, or None where the chain cannot be
     resolved here (the run then goes without the cache, and fails or succeeds on its own)."""
     from awsrun import configfiles, validate
     from awsrun.errors import AwsrunError
 
     try:
-        files = configfiles.read(environ)
+        files = configfiles.read(environ, memo_folder)
         active = (dotenv_credentials.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE")
                   or environ.get("AWS_PROFILE") or "default")
         if settings.profile:

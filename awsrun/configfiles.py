@@ -70,13 +70,24 @@ def _named(section: str) -> Optional[str]:
     return parts[1] if len(parts) == 2 else None
 
 
-def read(environ: Mapping[str, str]) -> AwsFiles:
+def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFiles:
     """The profiles of both files (the credentials file's values win), SSO sessions and
-    services; ValueError or OSError for a file botocore would not read either."""
+    services, with every secret replaced by a mark of its presence and key ids by a hash
+    (the cache key needs no more); ValueError or OSError for a file botocore would not read.
+
+    With ``memo_folder`` (the cache's private folder) the result is kept there as JSON under
+    the hash of both files' bytes, so a cache hit with unchanged files imports no configparser.
+    """
     home = environ.get("HOME") or os.path.expanduser("~")
-    config = _raw(environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"))
+    config_path = environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config")
+    credentials_path = environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
+    memo = _memo_path(memo_folder, config_path, credentials_path) if memo_folder else None
+    if memo:
+        kept = _load_memo(memo)
+        if kept is not None:
+            return kept
     files = AwsFiles()
-    for section, values in config.items():
+    for section, values in _raw(config_path).items():
         for prefix, target in (("profile", files.profiles), ("sso-session", files.sso_sessions),
                                ("services", files.services)):
             if section.startswith(prefix):
@@ -87,7 +98,98 @@ def read(environ: Mapping[str, str]) -> AwsFiles:
         else:
             if section == "default":
                 files.profiles["default"] = values
-    credentials = _raw(environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials"))
-    for name, values in credentials.items():
+    for name, values in _raw(credentials_path).items():
         files.profiles.setdefault(name, {}).update(values)
+    for values in files.profiles.values():
+        _scrub(values)
+    if memo:
+        _store_memo(memo, files)
     return files
+
+
+# Values the cache key must not hold: their presence is kept, their text is not.
+_SECRETS = ("aws_secret_access_key", "aws_session_token", "aws_security_token")
+
+
+def _hash(data: bytes) -> str:
+    try:  # built in; hashlib would load OpenSSL
+        from _blake2 import blake2b
+    except ImportError:
+        from hashlib import blake2b
+    return blake2b(data, digest_size=20).hexdigest()
+
+
+def _scrub(values: Dict[str, Any]) -> None:
+    for key in _SECRETS:
+        if key in values:
+            values[key] = "<secret>"
+    if isinstance(values.get("aws_access_key_id"), str):
+        values["aws_access_key_id"] = "key " + _hash(values["aws_access_key_id"].encode("utf-8"))
+
+
+def _memo_path(folder: str, *paths: str) -> Optional[str]:
+    parts = []
+    found = False
+    for path in paths:
+        path = os.path.expanduser(os.path.expandvars(path))
+        try:
+            with open(path, "rb") as stream:
+                parts.append(path.encode("utf-8", "surrogateescape") + b"\0" + stream.read())
+            found = True
+        except FileNotFoundError:
+            parts.append(path.encode("utf-8", "surrogateescape") + b"\0-")
+        except (OSError, ValueError):  # unreadable: parse (and fail) as without a memo
+            return None
+    if not found:  # nothing to parse, nothing worth keeping
+        return None
+    digest = _hash(b"\1".join(parts))
+    return os.path.join(folder, f"profiles-{digest}")
+
+
+def _load_memo(path: str) -> Optional[AwsFiles]:
+    import json
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077 or (
+                hasattr(os, "geteuid") and info.st_uid != os.geteuid()):
+            return None
+        with os.fdopen(fd, "rb") as stream:
+            fd = -1
+            document = json.loads(stream.read(1 << 20))
+        files = AwsFiles()
+        files.profiles, files.sso_sessions, files.services = (
+            dict(document["profiles"]), dict(document["sso_sessions"]), dict(document["services"]))
+        return files
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _store_memo(path: str, files: AwsFiles) -> None:
+    """Written as the cache writes: a private temporary file, then an atomic rename."""
+    import json
+    import tempfile
+
+    folder = os.path.dirname(path)
+    try:
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".profiles-", suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump({"profiles": files.profiles, "sso_sessions": files.sso_sessions,
+                       "services": files.services}, stream)
+        os.replace(temporary, path)
+    except (OSError, TypeError, ValueError):
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass

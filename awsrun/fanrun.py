@@ -48,7 +48,8 @@ class Fanout:
                 raise ConfigError(f"cannot create --output-dir {self.opts.output_dir}: {exc.strerror}") from None
         self.store = open_cache(shared.environ, self.console.warn) if config.use_cache else None
         # A role whose key cannot be known here goes without the cache (None), as in exec mode.
-        self.keys = [plan_key(settings, shared.environ, shared.dotenv_credentials, shared.region) if self.store else None
+        self.keys = [plan_key(settings, shared.environ, shared.dotenv_credentials, shared.region,
+                              self.store.folder) if self.store else None
                      for settings in self.per_role]
         if any(not self._cached(planned) for planned in self.keys):
             self._begin()

@@ -105,7 +105,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         return ExitStatus.OK
 
     store = open_cache(environ, console.warn) if config.use_cache else None
-    planned = plan_key(config, environ, dotenv_credentials, region) if store else None
+    planned = plan_key(config, environ, dotenv_credentials, region, store.folder) if store else None
     session.cache = (store, planned) if planned else None
     entry = cached(store if planned else None, planned.key if planned else "", _min_ttl(config, planned),
                    config.fresh, lambda: Entry(session.assume(), session.plan().region))
