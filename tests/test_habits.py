@@ -10,7 +10,7 @@ import pytest
 
 from awsrun import validate
 from awsrun.errors import InvalidValue
-from tests.conftest import ROLE_ARN, run_awsrun
+from tests.conftest import ROLE_ARN, run_awsrun, trust_env_file
 
 # --- durations ------------------------------------------------------------------------------------
 
@@ -68,6 +68,7 @@ def test_duration_forms_everywhere_a_duration_is_read(
 ) -> None:
     if dotenv:
         Path(".env").write_text(dotenv)
+        trust_env_file()
     result = run_awsrun(["-r", ROLE_ARN, *args, "--dry-run", "--", "true"], env={**source_env, **env})
     assert result.returncode == 0, result.stderr
     assert shown in result.stdout
@@ -134,6 +135,7 @@ def test_unknown_awsrun_variable_is_a_warning_naming_the_closest(
         env[name] = "x"
     else:
         Path(".env").write_text(f"{name}=x\n")
+        trust_env_file()
     result = run_awsrun(["-q", "-r", ROLE_ARN, "--dry-run", "--", "true"], env=env)
     assert result.returncode == 0, result.stderr
     assert f"awsrun: warning: {warning}" in result.stderr + ("\n" if warning.endswith("\n") else "")
@@ -192,6 +194,7 @@ def test_format_with_its_modes_still_works(source_env: Dict[str, str], args: Lis
 
 def test_unknown_variable_names_from_dotenv_are_shown_safely(source_env: Dict[str, str]) -> None:
     Path(".env").write_bytes(b"AWSRUN_\x1b[31mROLE=x\n")
+    trust_env_file()
     result = run_awsrun(["-q", "-r", ROLE_ARN, "--dry-run", "--", "true"], env=source_env)
     assert "\x1b" not in result.stderr
     assert "unknown variable 'AWSRUN_\\x1b[31mROLE' in .env is ignored" in result.stderr
@@ -261,6 +264,7 @@ def test_verbose_names_the_dotenv_file_a_region_came_from(
 ) -> None:
     if dotenv:
         Path(".env").write_text(dotenv)
+        trust_env_file()
     result = run_awsrun(["-v", "-r", ROLE_ARN, "--dry-run", "--", "true"], env={**source_env, **env})
     assert result.returncode == 0, result.stderr
     assert f"awsrun: {origin}\n" in result.stderr

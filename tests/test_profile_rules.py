@@ -23,7 +23,7 @@ from awsrun import profiles
 from awsrun.errors import ConfigError
 from awsrun.naming import default_session_name
 from awsrun.profiles import ProfileChain, ProfileHop, SourceSpec
-from tests.conftest import SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun
+from tests.conftest import SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, trust_env_file
 from tests.fake_sts import FakeSts, Reply, assume_role_ok, closed_port_url, error
 from tests.test_profiles import (
     BASE_KEY_ID, BASE_SECRET, JUMP, KEYS, SRC_KEY_ID, SRC_SECRET, TARGET, assert_one_line_failure, assumed,
@@ -213,6 +213,7 @@ def test_aws_profile_selects_the_profile(variables: Dict[str, str], role: str, o
 def test_aws_profile_from_dotenv_selects_the_profile(isolated: Path) -> None:
     write_aws(AWS_PROFILE_CONFIG, BASE_CREDENTIALS)
     (isolated / ".env").write_text("AWS_PROFILE=deploy\n")
+    trust_env_file(isolated / ".env")
     with FakeSts([assume_role_ok()]) as sts:
         result = run_awsrun(["--no-cache", "-v", *child_cmd(0)], env=sts_at(sts.url))
     assert result.returncode == 0, result.stderr
