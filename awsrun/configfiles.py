@@ -10,9 +10,9 @@ raw_config_parse and build_profile_map and Session.full_config's merge of the tw
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-__all__ = ["AwsFiles", "read"]
+__all__ = ["AwsFiles", "read", "sections"]
 
 
 class AwsFiles:
@@ -27,33 +27,49 @@ class AwsFiles:
         self.services: Dict[str, Dict[str, Any]] = {}
 
 
-def _raw(path: str) -> Dict[str, Dict[str, Any]]:
-    """raw_config_parse: sections of key = value, an indented block parsed one level deep."""
-    path = os.path.expanduser(os.path.expandvars(path))
-    if not os.path.isfile(path):
-        return {}
+def sections(raw: bytes) -> List[Tuple[str, Dict[str, Any]]]:
+    """The sections as botocore's ``raw_config_parse`` reads them, in file order.
+
+    Mirrors botocore.configloader (a RawConfigParser with its defaults, reading text as
+    open() does; a value starting with a newline is a nested section of ``key = value``
+    lines) without importing botocore, which would cost a cache hit more than Python's own
+    start. Raises ValueError where botocore raises ConfigParseError.
+    """
     import configparser
+    import io
 
     parser = configparser.RawConfigParser()
     try:
-        parser.read([path])
-    except configparser.Error as exc:  # UnicodeDecodeError is a ValueError already
-        raise ValueError(str(exc)) from None
-    sections: Dict[str, Dict[str, Any]] = {}
-    for section in parser.sections():
+        parser.read_file(io.TextIOWrapper(io.BytesIO(raw)))
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
+    found = []
+    for name in parser.sections():
         values: Dict[str, Any] = {}
-        for option in parser.options(section):
-            value = parser.get(section, option)
+        for key in parser.options(name):
+            value = parser.get(name, key)
             if value.startswith("\n"):
                 nested = {}
                 for line in value.splitlines():
                     if line.strip():
-                        name, item = line.strip().split("=", 1)  # ValueError, as botocore's
-                        nested[name.strip()] = item.strip()
-                value = nested
-            values[option] = value
-        sections[section] = values
-    return sections
+                        sub, equals, item = line.strip().partition("=")
+                        if not equals:
+                            raise ValueError(f"[{name}] {key}: nested line without '='")
+                        nested[sub.strip()] = item.strip()
+                values[key] = nested
+            else:
+                values[key] = value
+        found.append((name, values))
+    return found
+
+
+def _raw(path: str) -> Dict[str, Dict[str, Any]]:
+    """A file's sections by name (a missing file has none)."""
+    path = os.path.expanduser(os.path.expandvars(path))
+    if not os.path.isfile(path):
+        return {}
+    with open(path, "rb") as stream:
+        return dict(sections(stream.read()))
 
 
 def _named(section: str) -> Optional[str]:
@@ -72,7 +88,8 @@ def _named(section: str) -> Optional[str]:
 
 def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFiles:
     """The profiles of both files (the credentials file's values win), SSO sessions and
-    services, with every secret replaced by a mark of its presence and key ids by a hash
+    services, with every secret replaced by a mark of its presence, key ids and external
+    ids by a hash
     (the cache key needs no more); ValueError or OSError for a file botocore would not read.
 
     With ``memo_folder`` (the cache's private folder) the result is kept there as JSON under
@@ -123,8 +140,10 @@ def _scrub(values: Dict[str, Any]) -> None:
     for key in _SECRETS:
         if key in values:
             values[key] = "<secret>"
-    if isinstance(values.get("aws_access_key_id"), str):
-        values["aws_access_key_id"] = "key " + _hash(values["aws_access_key_id"].encode("utf-8"))
+    # Shown masked everywhere else: kept only as a hash (one that still reads as a valid value).
+    for key in ("aws_access_key_id", "external_id"):
+        if isinstance(values.get(key), str):
+            values[key] = "hash-" + _hash(values[key].encode("utf-8"))
 
 
 def _memo_path(folder: str, *paths: str) -> Optional[str]:

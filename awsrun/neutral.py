@@ -44,39 +44,10 @@ def _kept(key: str) -> bool:
 
 
 def _parse(raw: bytes) -> List[Tuple[str, Section]]:
-    """The sections as botocore's ``raw_config_parse`` reads them, in file order.
+    """The sections as botocore reads them (awsrun.configfiles mirrors its parser)."""
+    from awsrun.configfiles import sections
 
-    Mirrors botocore.configloader (a RawConfigParser with its defaults, reading text as
-    open() does; a value starting with a newline is a nested section of ``key = value``
-    lines) without importing botocore, which would cost a cache hit more than Python's own
-    start. Raises ValueError where botocore raises ConfigParseError.
-    """
-    import configparser
-    import io
-
-    parser = configparser.RawConfigParser()
-    try:
-        parser.read_file(io.TextIOWrapper(io.BytesIO(raw)))
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ValueError(str(exc).splitlines()[0]) from None
-    sections = []
-    for name in parser.sections():
-        values: Section = {}
-        for key in parser.options(name):
-            value = parser.get(name, key)
-            if value.startswith("\n"):
-                nested = {}
-                for line in value.splitlines():
-                    if line.strip():
-                        sub, equals, item = line.strip().partition("=")
-                        if not equals:
-                            raise ValueError(f"[{name}] {key}: nested line without '='")
-                        nested[sub.strip()] = item.strip()
-                values[key] = nested
-            else:
-                values[key] = value
-        sections.append((name, values))
-    return sections
+    return sections(raw)
 
 
 def _profile_name(section: str) -> Optional[str]:
