@@ -79,11 +79,12 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
 
     source_name = loopguard.source_profile(config.profile, environ, dotenv_credentials)
     loopguard.check(source_name, environ)  # before the cache lock a parent awsrun may hold
+    shown = dict(environ)  # --dry-run's diff is against the environment awsrun was given
     loopguard.mark(source_name, environ)
     if fan_out:
         config_file = _command_config(config, environ, child_base, dotenv_credentials, console.warn,
                                       not config.dry_run and not config.allow_fallbacks)
-        shared = fanout.Shared(config, command, child_base, environ, region, region_source, issued,
+        shared = fanout.Shared(config, command, child_base, shown if config.dry_run else environ, region, region_source, issued,
                                dotenv_credentials, _check_partitions, _print_plan, mfa_prompt, config_file)
         return fanout.run(fan_out, shared, console)
 
@@ -100,7 +101,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         session.check_refreshable()  # refuse now what would need a person later
     if config.dry_run:
         plan = session.plan()
-        _print_plan(console.out, plan.hops, plan.region, environ, child_base, command or ["<no command: output mode>"],
+        _print_plan(console.out, plan.hops, plan.region, shown, child_base, command or ["<no command: output mode>"],
                     not config.allow_fallbacks, command_config(False))
         return ExitStatus.OK
 

@@ -92,3 +92,12 @@ def test_an_awsrun_run_by_the_command_does_not_inherit_the_marker(source_env: Di
                         env={**source_env, "AWSRUN_SOURCE_PROFILES": "elsewhere"})
     assert result.returncode == 0, result.stderr
     assert "AWSRUN_SOURCE_PROFILES" not in child_report(result.stdout)["env"]
+
+
+def test_dry_run_does_not_show_awsruns_own_loop_marker() -> None:
+    """The marker is for botocore's credential_process children, not part of the command's diff."""
+    result = run_awsrun(["--dry-run", "-r", "arn:aws:iam::123456789012:role/Deploy", "--", "true"],
+                        {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "x" * 40})
+    assert result.returncode == 0, result.stderr
+    assert "would assume arn:aws:iam::123456789012:role/Deploy" in result.stdout
+    assert "AWSRUN_SOURCE_PROFILES" not in result.stdout
