@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import IO, Any, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
 from awsrun import children, report
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus

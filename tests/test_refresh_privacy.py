@@ -219,7 +219,7 @@ def test_mfa_on_a_later_role_is_refused_by_a_dry_run_too_and_only_with_refresh(
 
 def test_the_renewal_thread_never_prompts() -> None:
     from awsrun.errors import ConfigError
-    from awsrun.runner import _no_prompt
+    from awsrun.rolesession import _no_prompt
 
     with pytest.raises(ConfigError, match="asks only before it starts"):
         _no_prompt(SERIAL, 1)
