@@ -76,12 +76,19 @@ def _names(spec: Spec) -> List[str]:
     return [name for name in (spec.short, spec.long) if name]
 
 
-def _bash(options: List[Spec]) -> str:
+def _word_lists(options: List[Spec]) -> tuple:
+    """The options that take a value, every option, and those that name a file, as the
+    shells' case patterns and word lists want them."""
     with_value = "|".join(name for spec in options if spec.takes_value for name in _names(spec))
     every = " ".join(name for spec in options for name in _names(spec))
+    files = "|".join(name for spec in options if spec.long in _FILE_OPTIONS for name in _names(spec))
+    return with_value, every, files
+
+
+def _bash(options: List[Spec]) -> str:
+    with_value, every, files = _word_lists(options)
     cases = "".join(f"        {'|'.join(_names(spec))}) COMPREPLY=($(compgen -W \"{_values(spec.long)}\" -- \"$cur\")); return;;\n"
                     for spec in options if _values(spec.long))
-    files = "|".join(name for spec in options if spec.long in _FILE_OPTIONS for name in _names(spec))
     return f"""# bash completion for awsrun: source <(awsrun --completion bash)
 _awsrun() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" i=1 word
@@ -116,11 +123,9 @@ complete -F _awsrun awsrun
 
 
 def _zsh(options: List[Spec]) -> str:
-    with_value = "|".join(name for spec in options if spec.takes_value for name in _names(spec))
-    every = " ".join(name for spec in options for name in _names(spec))
+    with_value, every, files = _word_lists(options)
     cases = "".join(f"        {'|'.join(_names(spec))}) compadd -- {_values(spec.long)}; return;;\n"
                     for spec in options if _values(spec.long))
-    files = "|".join(name for spec in options if spec.long in _FILE_OPTIONS for name in _names(spec))
     return f"""#compdef awsrun
 # zsh completion for awsrun: source <(awsrun --completion zsh), after compinit
 _awsrun() {{

@@ -23,6 +23,7 @@ from tests.keys_support import (  # noqa: F401
     running_secret_service,
     secret_service,
     secret_service_session,
+    stored_items,
 )
 
 AWS_CLI = os.path.join(os.path.dirname(sys.executable), "aws")
@@ -35,19 +36,6 @@ def keys(*argv: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 def config() -> Path:
     return Path(os.environ["AWS_CONFIG_FILE"])
-
-
-def stored_items() -> Dict[str, str]:
-    """Every awsrun-keys item in the Secret Service, read with secretstorage itself."""
-    import secretstorage
-
-    connection = secretstorage.dbus_init()
-    try:
-        collection = secretstorage.get_default_collection(connection)
-        return {item.get_attributes()["username"]: item.get_secret().decode()
-                for item in collection.search_items({"service": "awsrun-keys"})}
-    finally:
-        connection.close()
 
 
 @pytest.fixture
