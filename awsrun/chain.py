@@ -173,7 +173,7 @@ def prepare(
     from awsrun import mfa, profiles
     from awsrun.sts import Source
 
-    source = Source(dotenv_credentials, ignore_environment_keys)
+    source = Source(dotenv_credentials, ignore_environment_keys, settings.profile)
     chain = None
     if settings.profile:
         known = source.profiles()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import Callable, Mapping, NoReturn, Sequence
 
@@ -13,15 +12,24 @@ __all__ = ["resolve", "exec_command"]
 
 
 def resolve(command: str, environ: Mapping[str, str]) -> str:
-    """Find ``command`` on the child's PATH as execvpe will: 127 if absent, 126 if not runnable."""
-    search_path = environ.get("PATH", os.defpath)
-    found = shutil.which(command, path=search_path)
-    if found:
-        return found
-    if shutil.which(command, mode=os.F_OK, path=search_path):
-        raise CommandNotExecutable(command, "no execute permission")
-    if os.sep in command and os.path.isdir(command):
-        raise CommandNotExecutable(command, "a directory")
+    """Find ``command`` on the child's PATH as execvpe will: 127 if absent, 126 if not runnable.
+
+    The same walk as os.execvpe's own (os.get_exec_path; a name with a slash is taken as
+    it is), not shutil.which's: what is checked is what will run, and shutil's import
+    (its compression modules) would cost every exec more than the lookup.
+    """
+    if os.path.dirname(command):
+        candidates = [command]
+    else:
+        candidates = [os.path.join(folder, command) for folder in os.get_exec_path(environ)]
+    for path in candidates:
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    for path in candidates:
+        if os.path.isdir(path) and os.sep in command:
+            raise CommandNotExecutable(command, "a directory")
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise CommandNotExecutable(command, "no execute permission")
     raise CommandNotFound(command)
 
 

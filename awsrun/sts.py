@@ -76,19 +76,27 @@ class Source:
     source to what a profile names.
     """
 
-    def __init__(self, dotenv_credentials: Mapping[str, str], issued_role: Optional[str] = None) -> None:
+    def __init__(self, dotenv_credentials: Mapping[str, str], issued_role: Optional[str] = None,
+                 profile: Optional[str] = None) -> None:
+        """``profile``: the profile the caller expects to ``use``; a session made for it is
+        kept when ``use`` names it (a botocore session costs more to make than its config to read)."""
         key_id = dotenv_credentials.get("AWS_ACCESS_KEY_ID")
         secret = dotenv_credentials.get("AWS_SECRET_ACCESS_KEY")
         if bool(key_id) != bool(secret):
             raise ConfigError(".env holds only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-        self._session = self._new_session(dotenv_credentials.get("AWS_PROFILE"))
+        session_profile = profile or dotenv_credentials.get("AWS_PROFILE")
+        self._session = self._new_session(session_profile)
         self._provider: Optional[str] = None
         self._web_identity: Optional[str] = None
         self._issued_role = issued_role
+        # The profile a session still as botocore made it was made for: ``use`` may keep it.
+        self._reusable: Optional[Tuple[Optional[str]]] = (session_profile,)
         if issued_role:  # the environment's keys are awsrun's own session, not a source
             self._session.get_component("credential_provider").remove("env")
+            self._reusable = None
         if key_id:
             self._session.set_credentials(key_id, secret, dotenv_credentials.get("AWS_SESSION_TOKEN"))
+            self._reusable = None
 
     @staticmethod
     def _new_session(profile: Optional[str]) -> Any:
@@ -109,9 +117,11 @@ class Source:
         """Take the credentials of ``profile`` (as botocore resolves it), static ``keys``, or
         the named provider of botocore's chain ('env', 'container-role', 'iam-role'); with
         ``web_identity`` (a token file) no credentials: the first hop is an unsigned call."""
-        self._session = self._new_session(profile)
-        if self._issued_role:
-            self._session.get_component("credential_provider").remove("env")
+        if self._reusable != (profile,):
+            self._session = self._new_session(profile)
+            if self._issued_role:
+                self._session.get_component("credential_provider").remove("env")
+        self._reusable = None
         self._provider = provider
         self._web_identity = web_identity
         if keys:

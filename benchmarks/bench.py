@@ -153,6 +153,7 @@ def cases(keyring: bool = False) -> Dict[str, List[str]]:
     found = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "baseline: raw botocore": [sys.executable, os.path.join(HERE, "baseline.py"), ROLE, "true"],
+        PARSER_FLOOR: [sys.executable, os.path.join(HERE, "parser_floor.py"), "-q", "-r", ROLE, "--", "true"],
         "awsrun --no-cache -- true": [*awsrun, "-q", "--no-cache", "-r", ROLE, "--", "true"],
         "awsrun -- true (cache hit)": [*awsrun, "-q", "-r", ROLE, "--", "true"],
         "awsrun --help": [*awsrun, "--help"],
@@ -189,7 +190,11 @@ def run_once(command: List[str], env: Dict[str, str], scratch: str) -> Tuple[flo
         return elapsed, int(stream.read().split()[-1])
 
 
-REFERENCES = ("python -c pass", "baseline: raw botocore")
+# docopt-ng (awsrun's parser, fixed by design) importing and parsing awsrun's usage, and nothing else.
+PARSER_FLOOR = "docopt-ng alone (awsrun's usage)"
+REFERENCES = ("python -c pass", "baseline: raw botocore", PARSER_FLOOR)
+# The cases that cannot cost less than PARSER_FLOOR: the report says what each adds to it.
+FAST_CASES = ("awsrun -- true (cache hit)", "awsrun --help", "awsrun bad role (local error)")
 
 
 def measure(rounds: int, only: Optional[List[str]] = None) -> Dict[str, Tuple[float, float]]:
@@ -244,6 +249,11 @@ def report(results: Dict[str, Tuple[float, float]], rounds: int) -> bool:
     ]
     budgets.append(("keyring cold path <= 1.2 x baseline", ("awsrun --no-cache, keyring source",),
                     lambda t: t[0][0] / baseline, 1.2))
+    floor = results[PARSER_FLOOR][0]
+    print(f"\nawsrun's own work beyond its parser ({PARSER_FLOOR}: {floor / python:.2f} x python):")
+    for name in FAST_CASES:
+        if name in results:
+            print(f"  {name:32} {(results[name][0] - floor) * 1000:+6.1f} ms")
     print()
     ok = True
     for label, names, compute, limit in budgets:

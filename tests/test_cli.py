@@ -428,6 +428,21 @@ def test_resolve_not_executable(tmp_path: Path, setup, command: str) -> None:
     assert command in str(caught.value)
 
 
+def test_resolve_follows_execvpe_on_an_empty_path_entry(isolated: Path) -> None:
+    """An empty PATH entry is the working folder for execvpe; resolve agrees with what will run."""
+    make_file(isolated / "tool", 0o755)
+    assert execute.resolve("tool", {"PATH": os.pathsep + "/nonexistent"}) == "tool"
+    with pytest.raises(CommandNotFound):
+        execute.resolve("tool", {"PATH": "/nonexistent"})
+
+
+def test_resolve_does_not_import_shutil() -> None:
+    """Every exec resolves its command: the lookup must not pull in shutil's compression modules."""
+    code = "import sys; from awsrun import execute; execute.resolve('sh', {}); print('shutil' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_resolve_relative_directory(isolated: Path) -> None:
     (isolated / "adir").mkdir()
     with pytest.raises(CommandNotExecutable):

@@ -161,7 +161,8 @@ def _issued() -> Credentials:
 class FakeSource:
     """Stands in for awsrun.sts.Source: source credentials that need no botocore and no files."""
 
-    def __init__(self, dotenv_credentials: Mapping[str, str], issued_role: Optional[str] = None) -> None:
+    def __init__(self, dotenv_credentials: Mapping[str, str], issued_role: Optional[str] = None,
+                 profile: Optional[str] = None) -> None:
         pass
 
     def profiles(self) -> Mapping[str, Mapping[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 import botocore.configloader
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from awsrun import neutral
@@ -158,6 +158,7 @@ _LINE = st.one_of(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(lines=["[default]", "region = \n[aws_access_key_id]"])  # a profile with a key's name: only a name
 @given(lines=st.lists(_LINE, max_size=12))
 def test_any_config_botocore_reads_gives_a_copy_without_credential_keys(lines: List[str], tmp_path: Path) -> None:
     source = tmp_path / "source.config"
@@ -174,7 +175,7 @@ def test_any_config_botocore_reads_gives_a_copy_without_credential_keys(lines: L
         return
     read_back(text, tmp_path)  # botocore reads it whole
     raw = botocore.configloader.raw_config_parse(str(tmp_path / "read-back.config"))
-    for key in walk(raw):
+    for key in (key for values in raw.values() for key in walk(values)):  # a section may have any name
         assert key not in neutral.CREDENTIAL_KEYS and not key.startswith("sso_")
     for section, values in raw.items():
         assert not section.startswith("sso-session")

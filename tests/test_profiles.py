@@ -918,3 +918,60 @@ def test_verbose_full_run_shows_no_secret(moto_sts: str) -> None:
                child_env["AWS_SECRET_ACCESS_KEY"], child_env["AWS_SESSION_TOKEN"], child_env["AWS_ACCESS_KEY_ID"])
     for secret in secrets:
         assert secret not in result.stderr
+
+
+# --- one botocore session where one will do ---------------------------------------------------
+
+def sessions_made(monkeypatch: pytest.MonkeyPatch) -> List[Optional[str]]:
+    """The profile of every botocore Session made from now on."""
+    import botocore.session
+
+    made: List[Optional[str]] = []
+    real_init = botocore.session.Session.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(kwargs.get("profile"))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "__init__", counting)
+    return made
+
+
+def test_a_profile_that_is_its_own_source_costs_one_botocore_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making a botocore session (its ~120 event handlers) costs more than reading the config:
+    a profile with its own keys is read and used through the same one."""
+    from awsrun.sts import Source
+
+    write_aws()
+    made = sessions_made(monkeypatch)
+    source = Source({}, None, "base")
+    assert "base" in source.profiles()
+    source.use(profile="base")
+    assert made == ["base"]
+    assert f"({'****' + BASE_KEY_ID[-4:]})" in source.describe()
+
+
+@pytest.mark.parametrize(
+    "dotenv, issued, expected_made",
+    [
+        ({}, None, ["jump", "base"]),  # the source is another profile: a session for it
+        ({"AWS_ACCESS_KEY_ID": SOURCE_KEY_ID, "AWS_SECRET_ACCESS_KEY": SOURCE_SECRET}, None, ["base", "base"]),
+        ({}, "arn:aws:iam::123456789012:role/Outer", ["base", "base"]),
+    ],
+    ids=["other-profile", "dotenv-keys-set-on-the-first", "issued-session-removed-from-the-first"],
+)
+def test_a_session_already_given_other_credentials_is_not_reused(
+    monkeypatch: pytest.MonkeyPatch, dotenv: Dict[str, str], issued: Optional[str], expected_made: List[str]
+) -> None:
+    """The first session keeps nothing into the profile's: not .env keys, not the removal of
+    the environment provider, not another profile."""
+    from awsrun.sts import Source
+
+    write_aws()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAOUTERSESSION0001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "outer-secret")
+    made = sessions_made(monkeypatch)
+    source = Source(dotenv, issued, expected_made[0])
+    source.use(profile="base")
+    assert made == expected_made
+    assert f"({'****' + BASE_KEY_ID[-4:]})" in source.describe()
