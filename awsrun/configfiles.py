@@ -102,6 +102,9 @@ def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFi
     if memo:
         kept = _load_memo(memo)
         if kept is not None:
+            from awsrun.cache import touch
+
+            touch(memo)  # in use: not stale
             return kept
     files = AwsFiles()
     for section, values in _raw(config_path).items():
@@ -207,6 +210,9 @@ def _store_memo(path: str, files: AwsFiles) -> None:
             json.dump({"profiles": files.profiles, "sso_sessions": files.sso_sessions,
                        "services": files.services}, stream)
         os.replace(temporary, path)
+        from awsrun.cache import prune
+
+        prune(folder, "profiles-", os.path.basename(path))
     except (OSError, TypeError, ValueError):
         try:
             os.unlink(temporary)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["Credentials", "mask", "iso8601"]
 
@@ -15,6 +17,8 @@ def mask(value: str) -> str:
 
 def iso8601(moment: datetime) -> str:
     """UTC ISO 8601 with a Z, as AWS_CREDENTIAL_EXPIRATION and credential_process expect."""
+    from datetime import timezone  # here: settings need mask() on paths that handle no time
+
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

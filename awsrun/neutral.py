@@ -162,7 +162,7 @@ def config_file(source: str, folder: str, profile: Optional[str], warn: Callable
     ``write=False`` (--dry-run) only names it. Where no safe copy can be had, os.devnull:
     the command then has no config file at all, which is still no way to credentials.
     """
-    from awsrun.cache import _folder_problem
+    from awsrun.cache import _folder_problem, prune, touch
 
     try:
         with open(source, "rb") as stream:
@@ -174,10 +174,14 @@ def config_file(source: str, folder: str, profile: Optional[str], warn: Callable
         warn(f"the command gets no AWS config file: cannot keep its copy in {folder}: {problem}")
         return os.devnull
     path = os.path.join(folder, f"config-{_digest(raw, profile)}")
-    if not write or _is_ours(path):
+    if not write:
+        return path
+    if _is_ours(path):
+        touch(path)  # in use again: not stale
         return path
     try:
         _write(path, neutral_text(raw, profile))
+        prune(folder, "config-", os.path.basename(path))
     except ValueError as exc:
         warn(f"the command gets no AWS config file: cannot read {source} ({exc})")
         return os.devnull

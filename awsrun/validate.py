@@ -7,7 +7,6 @@ the value and the rule. Nothing here touches the network or imports botocore.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun.errors import InvalidValue
@@ -170,6 +169,8 @@ def source_identity(value: str) -> str:
 
 
 def _is_tag_text(text: str) -> bool:
+    import unicodedata  # only tags need it
+
     return all(
         c.isalnum() or c in _TAG_PUNCTUATION or unicodedata.category(c).startswith("Z")
         for c in text

@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -374,3 +375,49 @@ def test_a_cache_hit_parses_no_config(source_env: Dict[str, str]) -> None:
     imported = {line.split("|")[-1].strip() for line in hit.stderr.splitlines() if line.startswith("import time:")}
     assert "configparser" not in imported and "botocore" not in imported
     assert json.loads(hit.stdout)["env"]["AWS_CONFIG_FILE"].startswith(str(cache_folder()))
+
+
+# --- content-addressed copies do not pile up ---------------------------------------------------
+
+def _aged(path: Path, seconds: float) -> Path:
+    """``path`` (made empty if missing), last modified ``seconds`` ago."""
+    if not path.exists():
+        path.write_text("")
+    moment = time.time() - seconds
+    os.utime(path, (moment, moment))
+    return path
+
+
+def test_copies_unused_for_a_month_go_when_a_new_one_is_written(tmp_path: Path) -> None:
+    """Every config edit makes a new copy; old ones are reused (and touched) while a command may
+    hold them, and only those no run used for STALE_AFTER go, with a killed run's temporary files."""
+    from awsrun.cache import STALE_AFTER
+    from awsrun.configfiles import read
+
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o700)
+    source = tmp_path / "config"
+    source.write_text("[default]\nregion = eu-west-1\n")
+    warnings: List[str] = []
+    first = Path(neutral.config_file(str(source), str(folder), None, warnings.append))
+    stale = _aged(folder / "config-0000", STALE_AFTER + 60)
+    left_behind = _aged(folder / ".config-1111.x.tmp", STALE_AFTER + 60)
+    recent = _aged(folder / "config-2222", STALE_AFTER - 3600)
+    memo = _aged(folder / "profiles-3333", STALE_AFTER + 60)  # another kind: its own pruning
+    _aged(first, STALE_AFTER + 60)
+    assert neutral.config_file(str(source), str(folder), None, warnings.append) == str(first)  # reused: touched
+    assert stale.exists()  # reuse writes nothing new, so prunes nothing
+    source.write_text("[default]\nregion = eu-west-2\n")
+    second = Path(neutral.config_file(str(source), str(folder), None, warnings.append))
+    assert second != first and second.exists() and first.exists() and recent.exists() and memo.exists()
+    assert not stale.exists() and not left_behind.exists()
+    assert warnings == []
+
+    environ = {"HOME": str(tmp_path), "AWS_CONFIG_FILE": str(source),
+               "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials")}
+    read(environ, str(folder))
+    kept = [path for path in folder.iterdir() if path.name.startswith("profiles-")]
+    assert len(kept) == 1 and kept[0] != memo  # the new memo, and the month-old one gone
+    _aged(kept[0], STALE_AFTER + 60)
+    read(environ, str(folder))  # a hit on the memo marks it used
+    assert kept[0].stat().st_mtime > time.time() - 60

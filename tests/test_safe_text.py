@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from awsrun import text as text_module
 from awsrun.text import safe_text
 from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun
 from tests.fake_sts import FakeSts, assume_role_ok, closed_port_url, raw
@@ -65,6 +68,24 @@ def test_safe_text(text: str, shown: str) -> None:
 
 def test_safe_text_escapes_every_control() -> None:
     assert not [c for c in RAW_CONTROLS + ["\n"] if c in safe_text("".join(RAW_CONTROLS) + "\n")]
+
+
+def test_every_escaped_character_is_outside_isprintable() -> None:
+    """safe_text returns clean lines untouched after str.isprintable(): that shortcut holds only
+    while every character the pattern escapes is one isprintable() rejects."""
+    import re
+
+    escaped = [chr(c) for c in range(0x110000) if re.fullmatch(text_module.CONTROL, chr(c))]
+    assert sorted(escaped) == sorted(RAW_CONTROLS + ["\n"])
+    assert not [c for c in escaped if c.isprintable()]
+
+
+@given(st.text())
+def test_the_shortcut_changes_nothing(text: str) -> None:
+    import re
+
+    full = re.sub(text_module.CONTROL, text_module._escaped, re.sub(text_module._USERINFO, r"\1***@", text))
+    assert safe_text(text) == full
 
 
 def _error_body(code: str, message: str) -> str:
