@@ -171,7 +171,7 @@ def prepare(
     a cached MFA session spares the first hop its code, so no terminal is needed.
     """
     from awsrun import mfa, profiles
-    from awsrun.sts import Source
+    from awsrun.source import Source
 
     source = Source(dotenv_credentials, ignore_environment_keys, settings.profile)
     chain = None

@@ -159,7 +159,7 @@ def _issued() -> Credentials:
 
 
 class FakeSource:
-    """Stands in for awsrun.sts.Source: source credentials that need no botocore and no files."""
+    """Stands in for awsrun.source.Source: source credentials that need no botocore and no files."""
 
     def __init__(self, dotenv_credentials: Mapping[str, str], issued_role: Optional[str] = None,
                  profile: Optional[str] = None) -> None:
@@ -188,7 +188,7 @@ class FakeSource:
 def offline(monkeypatch: pytest.MonkeyPatch) -> Offline:
     """Nothing of an in-process run leaves the process; no terminal to ask an MFA code on."""
     recorder = Offline()
-    monkeypatch.setattr("awsrun.sts.Source", FakeSource)
+    monkeypatch.setattr("awsrun.source.Source", FakeSource)
     monkeypatch.setattr("awsrun.sts.assume_role", recorder.assume_role)
     monkeypatch.setattr("awsrun.chain.assume_role", recorder.assume_role)
     monkeypatch.setattr("awsrun.sts.get_session_token", recorder.get_session_token)

@@ -940,7 +940,7 @@ def sessions_made(monkeypatch: pytest.MonkeyPatch) -> List[Optional[str]]:
 def test_a_profile_that_is_its_own_source_costs_one_botocore_session(monkeypatch: pytest.MonkeyPatch) -> None:
     """Making a botocore session (its ~120 event handlers) costs more than reading the config:
     a profile with its own keys is read and used through the same one."""
-    from awsrun.sts import Source
+    from awsrun.source import Source
 
     write_aws()
     made = sessions_made(monkeypatch)
@@ -965,7 +965,7 @@ def test_a_session_already_given_other_credentials_is_not_reused(
 ) -> None:
     """The first session keeps nothing into the profile's: not .env keys, not the removal of
     the environment provider, not another profile."""
-    from awsrun.sts import Source
+    from awsrun.source import Source
 
     write_aws()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAOUTERSESSION0001")

@@ -14,7 +14,8 @@ from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 import pytest
 
 from awsrun.errors import ExitStatus, StsError
-from awsrun.sts import AssumeRoleRequest, Source, assume_role
+from awsrun.source import Source
+from awsrun.sts import AssumeRoleRequest, assume_role
 from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun
 from tests.fake_sts import (
     ISSUED_KEY_ID,

@@ -52,7 +52,7 @@ class Aws:
         from botocore.config import Config
         from botocore.loaders import Loader
 
-        class KeysLoader(Loader):  # see sts._sts_loader: listing ~400 services is a fifth of a cold run
+        class KeysLoader(Loader):  # see source._sts_loader: listing ~400 services is a fifth of a cold run
             def list_available_services(self, type_name: str) -> list:
                 return ["iam", "sts"]
 
