@@ -2,12 +2,12 @@
 
 The scripts ask ``awsrun --completion profiles`` for profile names each time they complete
 ``--profile``, so new profiles show up without reinstalling. The names are read with the
-standard library: completion never imports botocore.
+standard library, as the cache key reads them (configfiles.py): completion never imports
+botocore.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Dict, List, Mapping, NamedTuple, Optional
 
@@ -180,29 +180,13 @@ def _fish_quote(text: str) -> str:
 
 
 def profile_names(environ: Mapping[str, str]) -> List[str]:
-    """The profiles of the AWS config and credentials files, as names only; unreadable files give none."""
-    import configparser
+    """The profiles of the AWS config and credentials files as botocore reads them, names only;
+    files botocore would not read give none."""
+    from awsrun import configfiles
 
-    home = os.path.expanduser("~")
-    files = [
-        (environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"), True),
-        (environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials"), False),
-    ]
-    names: List[str] = []
-    for path, is_config in files:
-        parser = configparser.RawConfigParser(strict=False, interpolation=None)
-        try:
-            parser.read(os.path.expanduser(path), encoding="utf-8")
-        except (configparser.Error, OSError, UnicodeDecodeError):
-            continue
-        for section in parser.sections():
-            name = section.strip()
-            if is_config and name != "default":
-                kind, _, name = name.partition(" ")
-                if kind != "profile":
-                    continue  # sso-session, services, ...
-                name = name.strip()
-            # Only plain names: the scripts hand them to compgen -W, which expands $(...).
-            if re.fullmatch(r"[\w.@+=,:/-]+", name, re.ASCII) and name not in names:
-                names.append(name)
-    return names
+    try:
+        found = configfiles.read(environ).profiles
+    except (OSError, ValueError):
+        return []
+    # Only plain names: the scripts hand them to compgen -W, which expands $(...).
+    return [name for name in found if re.fullmatch(r"[\w.@+=,:/-]+", name, re.ASCII)]
