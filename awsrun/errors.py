@@ -68,9 +68,10 @@ class NoSourceCredentials(AwsrunError):
     """botocore's credential chain found nothing to assume the role with."""
 
     template = (
-        "no source credentials found{detail}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-        "(or AWS_PROFILE), put them in .env, or run where a web identity, container or "
-        "instance role is available"
+        "no source credentials found{detail}: name a profile that has them (-p NAME; "
+        "'awsrun-keys add NAME' keeps keys in the OS keyring), set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, put them in a .env file you name (--env-file PATH) or trust "
+        "(--trust-env-file), or run where a web identity, container or instance role is available"
     )
 
 

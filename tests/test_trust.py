@@ -107,6 +107,8 @@ def test_untrusted_dotenv_source_keys_are_not_used(isolated: Path, moto_sts: str
     result = run_awsrun(["-r", ROLE_ARN, "--no-cache", *child()], env={"AWS_ENDPOINT_URL_STS": moto_sts})
     assert result.returncode == 125, result.stderr
     assert "no source credentials" in result.stderr
+    # The way out names a .env only as one to name or trust, never as one awsrun reads by itself.
+    assert "(--env-file PATH) or trust (--trust-env-file)" in result.stderr
     assert len(warning_lines(result.stderr)) == 1
     assert result.stdout == ""
 
