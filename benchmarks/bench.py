@@ -4,11 +4,14 @@ Starts moto's STS on 127.0.0.1, then runs each case ROUNDS times, the cases inte
 that drift in the machine's load hits them all alike. Prints the median wall time, the
 peak memory (max RSS) of each case, their ratios, and whether each budget holds. Where
 gnome-keyring and dbus are installed, it also measures `awsrun-keys get` and awsrun with a
-keyring-held source, on a private Secret Service.
+keyring-held source, on a private Secret Service. The parser floor (parser_floor.py:
+docopt-ng parsing awsrun's usage, nothing else) shows what the fast paths cannot go below,
+and the report says what awsrun adds to it.
 
     python benchmarks/bench.py [--rounds N] [--only TEXT]...
 
---only runs just the cases whose names hold TEXT (and the two references).
+--only runs just the cases whose names hold TEXT (and the three references: Python, the
+baseline, the parser floor).
 --each-role cases: 20 roles against one cold run, and 50 roles at --parallel 10 behind a
 proxy that delays every STS answer by 100 ms (in this process), against the same direct.
 
