@@ -1,8 +1,8 @@
 """The AWS config and credentials files read the way botocore reads them, without botocore.
 
-Only the cache key uses this: a cache hit must not import botocore (its configloader
-alone pulls in the botocore package, several times what this costs), yet the key must
-follow the profiles a run resolves. Everything that calls STS still reads the files
+The cache key and shell completion's profile names use this: a cache hit must not import
+botocore (its configloader alone pulls in the botocore package, several times what this
+costs), yet the key must follow the profiles a run resolves. Everything that calls STS still reads the files
 through botocore (source.Source.profiles). This mirrors botocore.configloader's
 raw_config_parse and build_profile_map and Session.full_config's merge of the two files.
 """

@@ -1,8 +1,8 @@
 """The source credentials, found by botocore's own chain, and the STS client that signs with them.
 
-With sts.py, the only place botocore is used for awsrun's own calls. botocore is imported
-when a Source is created, never at module import, so that help, usage errors and local
-checks stay fast.
+With sts.py (the calls themselves), where a run of awsrun uses botocore. botocore is
+imported when a Source is created, never at module import, so that help, usage errors
+and local checks stay fast.
 """
 
 from __future__ import annotations
