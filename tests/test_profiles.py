@@ -968,7 +968,7 @@ def test_a_session_already_given_other_credentials_is_not_reused(
     from awsrun.source import Source
 
     write_aws()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAOUTERSESSION0001")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "outer-secret")
     made = sessions_made(monkeypatch)
     source = Source(dotenv, issued, expected_made[0])
