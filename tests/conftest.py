@@ -20,7 +20,13 @@ NETGUARD = Path(__file__).with_name("netguard")
 # The AWS CLI the tests use is the one installed into the test venv ([test] extra), never
 # whichever `aws` happens to be on the machine.
 _VENV_BIN = os.path.dirname(sys.executable)
+ORIGINAL_PATH = os.environ.get("PATH", os.defpath)  # as the suite was started; every folder of it stays
 AWS_CLI: Optional[str] = os.path.join(_VENV_BIN, "aws") if os.access(os.path.join(_VENV_BIN, "aws"), os.X_OK) else None
+# A command that is not there: what `aws` runs when the test venv has no AWS CLI of its own.
+_NO_AWS_CLI = """#!/bin/sh
+echo "aws: the AWS CLI is not installed in the test venv (pip install -e '.[test]'); no other aws is used" >&2
+exit 127
+"""
 needs_aws_cli = pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI is not installed in the test venv (pip install -e '.[test]')")
 
 sys.path.insert(0, str(NETGUARD))
@@ -32,8 +38,30 @@ _ISOLATED_PREFIXES = ("AWS_", "AWSRUN_", "GITHUB_", "GITLAB_", "CI_", "BOTO_")
 _ISOLATED_NAMES = ("CI", "SHELL", "XDG_CONFIG_HOME")
 
 
+@pytest.fixture(scope="session")
+def aws_cli_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding only `aws`: a link to the venv's AWS CLI (or a stub that fails with 127 without one).
+
+    It goes first on the tests' PATH, so `aws` is the venv's wherever else an `aws` is installed
+    (Debian's awscli puts one in /usr/bin), and the system folders stay on PATH.
+    """
+    folder = tmp_path_factory.mktemp("aws-cli")
+    if AWS_CLI:
+        (folder / "aws").symlink_to(AWS_CLI)
+    else:
+        (folder / "aws").write_text(_NO_AWS_CLI)
+        (folder / "aws").chmod(0o755)
+    return folder
+
+
+def suite_path(original: str, aws_cli_dir: Path) -> str:
+    """The PATH every test runs with: the venv's AWS CLI, then the venv's tools, then the original PATH, whole."""
+    rest = [d for d in original.split(os.pathsep) if d and d not in (_VENV_BIN, str(aws_cli_dir))]
+    return os.pathsep.join([str(aws_cli_dir), _VENV_BIN, *rest])
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_cli_dir: Path) -> Iterator[Path]:
     """Remove every AWS/awsrun/CI variable, point HOME and the AWS files into tmp_path, cd there."""
     for name in list(os.environ):
         if name.startswith(_ISOLATED_PREFIXES) or name in _ISOLATED_NAMES:
@@ -50,10 +78,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     netlog = tmp_path / "network.log"
     monkeypatch.setenv("NETGUARD_LOG", str(netlog))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(NETGUARD), os.environ.get("PYTHONPATH")])))
-    # The venv's tools come first; no other `aws` on the machine can be picked up.
-    path = [_VENV_BIN] + [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
-                          if d and d != _VENV_BIN and not os.path.exists(os.path.join(d, "aws"))]
-    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    # The venv's AWS CLI and tools come first; the machine's own folders (/usr/bin, /bin) stay.
+    monkeypatch.setenv("PATH", suite_path(os.environ.get("PATH", os.defpath), aws_cli_dir))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
