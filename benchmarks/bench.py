@@ -1,8 +1,18 @@
 """Measure awsrun against a raw-botocore baseline and bare Python, in one interleaved run.
 
 Starts moto's STS on 127.0.0.1, then runs each case ROUNDS times, the cases interleaved so
-that drift in the machine's load hits them all alike. Prints the median wall time, the
-peak memory (max RSS) of each case, their ratios, and whether each budget holds. Where
+that drift in the machine's load hits them all alike. First says which awsrun it measures
+(the installed `awsrun` command as a user runs it: its path, its launcher, how it was
+installed, the Python, pip and library versions; see launcher.py). Prints the median wall
+time, the peak memory (max RSS) of each case, their ratios, and PASS or FAIL per budget:
+
+    cache hit    <= 1.3  x the parser floor      --help       <= 1.1 x the parser floor
+    local error  <= 1.15 x the parser floor      cold path    <= 1.0 x the raw-botocore baseline
+    cache hit peak memory (max RSS) <= 20 MiB
+    --each-role: 20 roles <= 2 x one cold run; a 100 ms STS adds <= 10 x 100 ms at -P10
+    keyring cold path <= 1.2 x the baseline (where a Secret Service can run)
+
+Where
 gnome-keyring and dbus are installed, it also measures `awsrun-keys get` and awsrun with a
 keyring-held source, on a private Secret Service. The parser floor (parser_floor.py:
 docopt-ng parsing awsrun's usage, nothing else) shows what the fast paths cannot go below,
@@ -15,7 +25,7 @@ baseline, the parser floor).
 --each-role cases: 20 roles against one cold run, and 50 roles at --parallel 10 behind a
 proxy that delays every STS answer by 100 ms (in this process), against the same direct.
 
-Exit status 0 when every budget holds, 1 otherwise.
+Exit status 0 when every budget measured holds, 1 when one fails (--no-fail: always 0).
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional, Tuple
+
+import launcher  # beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROLE = "arn:aws:iam::123456789012:role/Bench"
@@ -70,7 +82,7 @@ def environment(url: str, home: str) -> Dict[str, str]:
 
 def awsrun_command() -> List[str]:
     """The installed console script, as users run it; python -m awsrun if it is not on PATH."""
-    script = shutil.which("awsrun", path=os.path.dirname(sys.executable)) or shutil.which("awsrun")
+    script = launcher.awsrun_script()
     return [script] if script else [sys.executable, "-m", "awsrun"]
 
 
@@ -135,7 +147,7 @@ def start_secret_service(home: str) -> Tuple[List[subprocess.Popen], Dict[str, s
 
 
 def keys_command() -> List[str]:
-    script = shutil.which("awsrun-keys", path=os.path.dirname(sys.executable)) or shutil.which("awsrun-keys")
+    script = launcher.awsrun_script("awsrun-keys")
     return [script] if script else [sys.executable, "-m", "awsrun.keys"]
 
 
@@ -233,15 +245,17 @@ def measure(rounds: int, only: Optional[List[str]] = None) -> Dict[str, Tuple[fl
 def report(results: Dict[str, Tuple[float, float]], rounds: int) -> bool:
     python = results["python -c pass"][0]
     baseline = results["baseline: raw botocore"][0]
+    floor = results[PARSER_FLOOR][0]
     print(f"{rounds} interleaved rounds; median wall time; peak RSS (max over rounds)")
-    print(f"{'case':34} {'median ms':>10} {'x python':>9} {'x baseline':>11} {'peak MiB':>9}")
+    print(f"{'case':34} {'median ms':>10} {'x python':>9} {'x floor':>8} {'x baseline':>11} {'peak MiB':>9}")
     for name, (seconds, mib) in results.items():
-        print(f"{name:34} {seconds * 1000:10.1f} {seconds / python:9.2f} {seconds / baseline:11.2f} {mib:9.1f}")
+        print(f"{name:34} {seconds * 1000:10.1f} {seconds / python:9.2f} {seconds / floor:8.2f}"
+              f" {seconds / baseline:11.2f} {mib:9.1f}")
     budgets = [
+        ("cache hit <= 1.3 x parser floor", ("awsrun -- true (cache hit)",), lambda t: t[0][0] / floor, 1.3),
+        ("--help <= 1.1 x parser floor", ("awsrun --help",), lambda t: t[0][0] / floor, 1.1),
+        ("local error <= 1.15 x parser floor", ("awsrun bad role (local error)",), lambda t: t[0][0] / floor, 1.15),
         ("cold path <= 1.0 x baseline", ("awsrun --no-cache -- true",), lambda t: t[0][0] / baseline, 1.0),
-        ("cache hit <= 1.3 x python", ("awsrun -- true (cache hit)",), lambda t: t[0][0] / python, 1.3),
-        ("--help <= 1.3 x python", ("awsrun --help",), lambda t: t[0][0] / python, 1.3),
-        ("local error <= 1.3 x python", ("awsrun bad role (local error)",), lambda t: t[0][0] / python, 1.3),
         ("cache hit peak memory <= 20 MiB", ("awsrun -- true (cache hit)",), lambda t: t[0][1], 20.0),
         # A shell loop of 20 awsrun calls costs 20 x one cold run.
         ("20 roles <= 2 x one cold run", ("awsrun --each-role x20 -- true", "awsrun --no-cache -- true"),
@@ -252,7 +266,6 @@ def report(results: Dict[str, Tuple[float, float]], rounds: int) -> bool:
     ]
     budgets.append(("keyring cold path <= 1.2 x baseline", ("awsrun --no-cache, keyring source",),
                     lambda t: t[0][0] / baseline, 1.2))
-    floor = results[PARSER_FLOOR][0]
     print(f"\nawsrun's own work beyond its parser ({PARSER_FLOOR}: {floor / python:.2f} x python):")
     for name in FAST_CASES:
         if name in results:
@@ -265,7 +278,7 @@ def report(results: Dict[str, Tuple[float, float]], rounds: int) -> bool:
         value = compute([results[name] for name in names])
         holds = value <= limit
         ok = ok and holds
-        print(f"{'ok  ' if holds else 'OVER'} {label:34} {value:.2f}")
+        print(f"{'PASS' if holds else 'FAIL'} {label:36} {value:.2f}")
     return ok
 
 
@@ -273,13 +286,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--only", action="append", help="run only the cases whose names hold this text")
+    parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a budget fails")
     options = parser.parse_args()
+    print("\n".join(launcher.describe()))
+    script = launcher.awsrun_script()
+    if script and os.path.realpath(launcher.interpreter(script)) != os.path.realpath(sys.executable):
+        print(f"  note:         the references run under {sys.executable}, awsrun under another Python")
+    print()
     # Measure awsrun as an installed package runs: from bytecode. An editable checkout under
     # PYTHONDONTWRITEBYTECODE would otherwise compile every module on every run.
     import compileall
 
     compileall.compile_dir(os.path.join(HERE, "..", "awsrun"), quiet=1)
-    return 0 if report(measure(options.rounds, options.only), options.rounds) else 1
+    holds = report(measure(options.rounds, options.only), options.rounds)
+    return 0 if holds or options.no_fail else 1
 
 
 if __name__ == "__main__":
