@@ -9,7 +9,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 echo "== installing awsrun, moto's server and the AWS CLI into $repo/.venv"
 [ -x "$repo/.venv/bin/python" ] || python3 -m venv "$repo/.venv"
 "$repo/.venv/bin/python" -m pip install -q -e "$repo[test]"
-# Only the venv's tools: no `aws` or `terraform` that happens to be on this machine.
+# The venv's tools first: its `aws` wins over any other (Debian's awscli in /usr/bin); the
+# system folders stay for sh, env and the like. No other tool on this machine takes part.
 export PATH="$repo/.venv/bin:/usr/bin:/bin"
 
 # Start the local STS and stop it whatever happens.

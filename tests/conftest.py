@@ -17,10 +17,10 @@ SOURCE_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSOURCESECRET"
 ROLE_ARN = "arn:aws:iam::123456789012:role/Deploy"
 CHILD = Path(__file__).with_name("child.py")
 NETGUARD = Path(__file__).with_name("netguard")
+ORIGINAL_PATH = os.environ.get("PATH", os.defpath)  # as the suite was started; every folder of it stays
 # The AWS CLI the tests use is the one installed into the test venv ([test] extra), never
 # whichever `aws` happens to be on the machine.
 _VENV_BIN = os.path.dirname(sys.executable)
-ORIGINAL_PATH = os.environ.get("PATH", os.defpath)  # as the suite was started; every folder of it stays
 AWS_CLI: Optional[str] = os.path.join(_VENV_BIN, "aws") if os.access(os.path.join(_VENV_BIN, "aws"), os.X_OK) else None
 # A command that is not there: what `aws` runs when the test venv has no AWS CLI of its own.
 _NO_AWS_CLI = """#!/bin/sh
