@@ -6,6 +6,7 @@ what AWS would refuse. ``assume_all`` walks the plan through an STS source.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun import hopchecks, validate
@@ -180,17 +181,13 @@ def prepare(
         known = source.profiles()
         try:
             chain = profiles.resolve(known, settings.profile)
-        except profiles.ProfileNotFound as exc:
-            import os
-
+        except profiles.ProfileNotFound as exc:  # say the files botocore read, and who named the profile
             from awsrun.configfiles import files_read
 
             raise exc.told(files_read(os.environ), settings.sources.get("profile")) from None
         spec = chain.source
         keys = profiles.own_keys(known[spec.profile]) if spec.own_keys and spec.profile else None
         if keys is None and spec.profile and not spec.credential_source and spec.profile in known:
-            import os
-
             from awsrun.keysource import profile_keys
 
             # credential_process = awsrun-keys get NAME: the same key, without a second Python.

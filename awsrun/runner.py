@@ -62,7 +62,10 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         console.out.write(output.unset_lines(config.format))
         return ExitStatus.OK
     if not config.roles and not config.profile and not fan_out:
-        raise UsageError("no role given: " + (_after_command(args) or
+        from awsrun import cli
+        from awsrun.typos import role_after_command
+
+        raise UsageError("no role given: " + (role_after_command(args["COMMAND"], args["ARG"], cli.__doc__) or
                                               "pass --role ARN, set AWSRUN_ROLE, or name a --profile"))
 
     from awsrun import environment, execute
@@ -231,30 +234,6 @@ def _with_aws_profile(config: Settings, environ: Mapping[str, str], files: EnvFi
             return config
     return config._replace(profile=selected, profile_is_source=bool(config.roles),
                            sources={**config.sources, "profile": origin}, shown={**config.shown, "profile": selected})
-
-
-# The options that give awsrun a role.
-_ROLE_OPTIONS = ("--role", "--profile", "--each-role")
-
-
-def _after_command(args: Mapping[str, Any]) -> str:
-    """When a role option was typed after the command (``awsrun ls -la -r ROLE``), the command
-    got it: say so, and that awsrun's options go before the command. The arguments stay as given."""
-    if not args["COMMAND"]:
-        return ""
-    from docopt import parse_options
-
-    from awsrun import cli
-    from awsrun.typos import options_among
-
-    given = [typed for name, typed in options_among(args["ARG"], parse_options(cli.__doc__)) if name in _ROLE_OPTIONS]
-    if not given:
-        return ""
-    import shlex
-
-    command = shlex.quote(args["COMMAND"])
-    return (f"{given[0]} came after the command, so {command} got it as its own argument; awsrun's options go "
-            f"before the command: awsrun {given[0]} {command} ...")
 
 
 def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, List, Mapping, Sequence, Tuple
 
-__all__ = ["closest", "known_variables", "unknown_variables", "options_among"]
+__all__ = ["closest", "known_variables", "unknown_variables", "options_among", "role_after_command"]
+# The options that give awsrun a role.
+_ROLE_OPTIONS = ("--role", "--profile", "--each-role")
 
 # AWSRUN_* names awsrun reads or sets that are not options: the session it issued (exec
 # and export set these) and the credential_process loop guard (awsrun.loopguard).
@@ -51,6 +53,23 @@ def options_among(words: Sequence[str], options: Iterable[Any]) -> List[Tuple[st
             found.append((long or short, " ".join(typed)))
             break
     return found
+
+
+def role_after_command(command: str, words: Sequence[str], usage: str) -> str:
+    """When a role option was typed after the command (``awsrun ls -la -r ROLE``), the command
+    got it: say so, and that awsrun's options go before the command ("" when none was)."""
+    if not command:
+        return ""
+    import shlex
+
+    from docopt import parse_options
+
+    given = [typed for name, typed in options_among(words, parse_options(usage)) if name in _ROLE_OPTIONS]
+    if not given:
+        return ""
+    command = shlex.quote(command)
+    return (f"{given[0]} came after the command, so {command} got it as its own argument; awsrun's options go "
+            f"before the command: awsrun {given[0]} {command} ...")
 
 
 def known_variables(options: Iterable[str]) -> List[str]:
