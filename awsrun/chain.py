@@ -6,6 +6,7 @@ what AWS would refuse. ``assume_all`` walks the plan through an STS source.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun import hopchecks, validate
@@ -152,6 +153,7 @@ class Prepared(NamedTuple):
     region: str
     hops: List[Hop]
     profile_chain: Optional[ProfileChain] = None  # to plan more final roles from (--each-role)
+    region_origin: Optional[str] = None  # where the region came from, as a refusal says it
 
 
 def prepare(
@@ -177,12 +179,15 @@ def prepare(
     chain = None
     if settings.profile:
         known = source.profiles()
-        chain = profiles.resolve(known, settings.profile)
+        try:
+            chain = profiles.resolve(known, settings.profile)
+        except profiles.ProfileNotFound as exc:  # say the files botocore read, and who named the profile
+            from awsrun.configfiles import files_read
+
+            raise exc.told(files_read(os.environ), settings.sources.get("profile")) from None
         spec = chain.source
         keys = profiles.own_keys(known[spec.profile]) if spec.own_keys and spec.profile else None
         if keys is None and spec.profile and not spec.credential_source and spec.profile in known:
-            import os
-
             from awsrun.keysource import profile_keys
 
             # credential_process = awsrun-keys get NAME: the same key, without a second Python.
@@ -193,15 +198,17 @@ def prepare(
             provider=profiles.CREDENTIAL_SOURCES.get(spec.credential_source or ""),
             web_identity=spec.token_file if spec.web_identity else None,
         )
+    region_origin = region_source
     if not region:
         configured = chain.region if chain else source.configured_region()
         if configured is not None and not isinstance(configured, str):
             raise ConfigError(f"profile {settings.profile or 'default'!r}: region must be a single value")
         region, region_source = (configured, "profile") if configured else (DEFAULT_REGION, "default")
-        partition = _checked(settings.profile or "default", validate.region_partition, region)
+        _checked(settings.profile or "default", validate.region_partition, region)
+        region_origin = (f"the region of profile {settings.profile or 'default'}" if configured
+                         else "awsrun's default (no --region, $AWS_REGION or profile region)")
         for role in settings.roles:
-            if role.partition and role.partition != partition:
-                raise InvalidValue("region", region, f"it is in partition {partition}, but the role is in {role.partition}")
+            hopchecks.check_partition(role, region, region_origin)
     hops = plan(settings, chain, validate.region_partition(region))
     serial = next((hop.request.mfa_serial for hop in hops if hop.request.mfa_serial), None)
     if serial and not mfa_ready and not settings.mfa_code and not settings.dry_run and not mfa.has_terminal():
@@ -216,7 +223,7 @@ def prepare(
         say(f"source credentials = {described}")
         for hop in hops:
             say(hop.explain())
-    return Prepared(source, region, hops, chain)
+    return Prepared(source, region, hops, chain, region_origin)
 
 
 def assume_all(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-__all__ = ["AwsFiles", "read", "sections"]
+__all__ = ["AwsFiles", "read", "sections", "paths", "files_read"]
 
 
 class AwsFiles:
@@ -86,6 +86,20 @@ def _named(section: str) -> Optional[str]:
     return parts[1] if len(parts) == 2 else None
 
 
+def paths(environ: Mapping[str, str]) -> Tuple[str, str]:
+    """The config and credentials files botocore reads: AWS_CONFIG_FILE and
+    AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/config and ~/.aws/credentials (not yet expanded)."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return (environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"),
+            environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials"))
+
+
+def files_read(environ: Mapping[str, str]) -> List[Tuple[str, bool]]:
+    """Each file of ``paths`` as botocore opens it (variables and ~ expanded), and whether it is there."""
+    expanded = [os.path.expanduser(os.path.expandvars(path)) for path in paths(environ)]
+    return [(path, os.path.isfile(path)) for path in expanded]
+
+
 def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFiles:
     """The profiles of both files (the credentials file's values win), SSO sessions and
     services, with every secret replaced by a mark of its presence, key ids and external
@@ -95,9 +109,7 @@ def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFi
     With ``memo_folder`` (the cache's private folder) the result is kept there as JSON under
     the hash of both files' bytes, so a cache hit with unchanged files imports no configparser.
     """
-    home = environ.get("HOME") or os.path.expanduser("~")
-    config_path = environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config")
-    credentials_path = environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials")
+    config_path, credentials_path = paths(environ)
     memo = _memo_path(memo_folder, config_path, credentials_path) if memo_folder else None
     if memo:
         kept = _load_memo(memo)

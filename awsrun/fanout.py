@@ -41,7 +41,7 @@ class Shared(NamedTuple):
     region_source: Optional[str]
     issued: Optional[str]
     dotenv_credentials: Mapping[str, str]
-    check_partitions: Callable[[Any, str], None]
+    check_partitions: Callable[[Any, str, Optional[str]], None]
     print_plan: Callable[..., None]
     ask_code: Callable[[str, int], str]
     config_file: str  # the command's AWS_CONFIG_FILE: the neutral copy, as in exec mode
@@ -125,7 +125,7 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     per_role = [config._replace(roles=config.roles + (role,), sources=sources) for role in opts.roles]
     if shared.region:
         for settings in per_role:
-            shared.check_partitions(settings, shared.region)
+            shared.check_partitions(settings, shared.region, shared.region_source)
     names = labels(opts.roles)
     say = console.say if config.verbose else None
     # prepare() says the region and the source; the hops ("role 1 of 2: ...") are said below, per role.
@@ -135,7 +135,7 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     partition = validate.region_partition(prepared.region)
     plans = []
     for settings in per_role:
-        shared.check_partitions(settings, prepared.region)
+        shared.check_partitions(settings, prepared.region, prepared.region_origin)
         hops = chain.plan(settings, prepared.profile_chain, partition)
         hops[-1] = hops[-1]._replace(origins={**hops[-1].origins, "role": config.sources["each-role"]})
         plans.append(hops)

@@ -41,6 +41,7 @@ class Fanout:
         from awsrun.refresh import FORWARDED_SIGNALS, in_terminal_foreground
 
         config, shared = self.config, self.shared
+        began = time.monotonic()  # the report's suite time: the run's wall time, not the sum of the roles
         if self.opts.output_dir:
             try:
                 os.makedirs(self.opts.output_dir, exist_ok=True)
@@ -61,7 +62,7 @@ class Fanout:
                 results = [self._settled(index, future) for index, future in enumerate(futures)]
         finally:
             children.Stopper.restore(previous)
-        return self._finish(results)
+        return self._finish(results, time.monotonic() - began)
 
     def _min_ttl(self, planned: Any) -> int:
         from awsrun.cachekey import effective_min_ttl
@@ -154,6 +155,8 @@ class Fanout:
         return opened[0], opened[1]
 
     def _say_failure(self, name: str, reason: str, files: Optional[Tuple[IO[bytes], IO[bytes]]]) -> None:
+        """The reason goes to the role's .err file; on the terminal it is said once: by the
+        summary's row, or here when --quiet leaves the summary out."""
         line = f"awsrun: {reason}\n".encode("utf-8")
         if self.opts.output_dir:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
@@ -163,7 +166,7 @@ class Fanout:
                 return  # the summary still says why
             with os.fdopen(fd, "wb") as stream:
                 stream.write(line)
-        else:
+        elif self.config.quiet:
             self.err.write((f"[{name}] " if self.opts.prefix else "").encode("utf-8") + line)
 
     def _settled(self, index: int, future: Any) -> report.Result:
@@ -177,7 +180,7 @@ class Fanout:
                 traceback.print_exception(exc, file=self.console.err)
             return report.Result(self.names[index], self.plans[index][-1].request.role_arn, 125, 0.0, reason=reason)
 
-    def _finish(self, results: List[report.Result]) -> int:
+    def _finish(self, results: List[report.Result], wall: float) -> int:
         status = report.exit_status(results, single=len(results) == 1)
         if self.stopper.signal is not None:
             status = 128 + self.stopper.signal
@@ -186,7 +189,7 @@ class Fanout:
                 self.console.say(line)
         if self.opts.report:
             try:
-                report.write(self.opts.report, results, status)
+                report.write(self.opts.report, results, status, wall)
             except OSError as exc:
                 self.console.warn(f"could not write the report {self.opts.report}: {exc.strerror or exc}")
                 return status if status else ExitStatus.FAILURE

@@ -5,11 +5,12 @@ Pure: takes the ``profiles`` mapping of botocore's ``full_config``; reads no fil
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun.errors import ConfigError
 
-__all__ = ["ProfileHop", "SourceSpec", "ProfileChain", "resolve", "own_keys", "CREDENTIAL_SOURCES"]
+__all__ = ["ProfileHop", "SourceSpec", "ProfileChain", "ProfileNotFound", "resolve", "own_keys",
+           "CREDENTIAL_SOURCES"]
 
 # credential_source values and the botocore provider that serves each.
 CREDENTIAL_SOURCES = {"Environment": "env", "Ec2InstanceMetadata": "iam-role", "EcsContainer": "container-role"}
@@ -53,6 +54,37 @@ class ProfileChain(NamedTuple):
     region: Optional[str]
 
 
+class ProfileNotFound(ConfigError):
+    """A profile (named by the user, or a source_profile) that neither AWS file holds.
+
+    Raised knowing only the profiles; ``told`` adds what the caller knows: the files that
+    were read and where the name came from.
+    """
+
+    def __init__(self, name: str, referrer: Optional[str], known: Iterable[Any]) -> None:
+        self.name, self.referrer = name, referrer
+        self.known = sorted(str(other) for other in known)
+        super().__init__(self.said())
+
+    def said(self, files: Sequence[Tuple[str, bool]] = (), origin: Optional[str] = None) -> str:
+        """One line: the name, where it came from, the files read (each path, and whether it
+        exists), and the closest profile they do hold."""
+        from awsrun.typos import closest
+
+        if self.referrer is not None:
+            why = f" (source_profile of {self.referrer!r})"
+        elif origin and origin != "--profile":  # a name the user did not type here: say who gave it
+            why = f" (from {origin})"
+        else:
+            why = ""
+        where = " or ".join(path if present else f"{path} (no such file)" for path, present in files)
+        hint = closest(self.name, self.known) or (" (the files hold no profile)" if files and not self.known else "")
+        return f"profile {self.name!r}{why} not found in {where or 'the AWS config or credentials file'}{hint}"
+
+    def told(self, files: Sequence[Tuple[str, bool]], origin: Optional[str]) -> ConfigError:
+        return ConfigError(self.said(files, origin))
+
+
 def _hop(name: str, profile: Mapping[str, Any]) -> ProfileHop:
     return ProfileHop(
         profile=name,
@@ -94,8 +126,7 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChai
             raise ConfigError("profile loop: " + " -> ".join(visited + [current]))
         visited.append(current)
         if current not in profiles:
-            via = f" (source_profile of {visited[-2]!r})" if len(visited) > 1 else ""
-            raise ConfigError(f"profile {current!r}{via} not found in the AWS config or credentials file")
+            raise ProfileNotFound(current, visited[-2] if len(visited) > 1 else None, profiles)
         profile = _checked_profile(current, profiles[current])
         source_profile = profile.get("source_profile")
         credential_source = profile.get("credential_source")

@@ -84,14 +84,18 @@ def _xml_text(text: str) -> str:
     return _NOT_XML.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
-def junit_xml(results: Sequence[Result], suite: str = "awsrun") -> bytes:
-    """A JUnit XML document: one testcase per role, a failure (or error) with the last lines of stderr."""
+def junit_xml(results: Sequence[Result], suite: str = "awsrun", wall: Optional[float] = None) -> bytes:
+    """A JUnit XML document: one testcase per role, a failure (or error) with the last lines of stderr.
+
+    The suite's time is ``wall``, the run's wall time (roles run in parallel: the sum of
+    their times would be more than the run took); without it, the sum.
+    """
     import xml.etree.ElementTree as ET
 
     failures = sum(1 for r in results if r.status not in (0, None) and not r.reason)
     errors = sum(1 for r in results if r.reason)
     skipped = sum(1 for r in results if r.status is None)
-    total = sum(r.seconds for r in results)
+    total = sum(r.seconds for r in results) if wall is None else wall
     attributes = {"name": suite, "tests": str(len(results)), "failures": str(failures), "errors": str(errors),
                   "skipped": str(skipped), "time": f"{total:.3f}"}
     root = ET.Element("testsuites", attributes)
@@ -125,8 +129,8 @@ def json_report(results: Sequence[Result], status: int) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 
 
-def write(path: str, results: Sequence[Result], status: int) -> None:
-    """Write the report: JSON when ``path`` ends in .json, JUnit XML otherwise."""
-    data = json_report(results, status) if path.lower().endswith(".json") else junit_xml(results)
+def write(path: str, results: Sequence[Result], status: int, wall: Optional[float] = None) -> None:
+    """Write the report: JSON when ``path`` ends in .json, JUnit XML otherwise (``wall``: the suite's time)."""
+    data = json_report(results, status) if path.lower().endswith(".json") else junit_xml(results, wall=wall)
     with open(path, "wb") as stream:
         stream.write(data)

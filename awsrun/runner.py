@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO
 
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
 
@@ -62,7 +62,11 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         console.out.write(output.unset_lines(config.format))
         return ExitStatus.OK
     if not config.roles and not config.profile and not fan_out:
-        raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or name a --profile")
+        from awsrun import cli
+        from awsrun.typos import role_after_command
+
+        raise UsageError("no role given: " + (role_after_command(args["COMMAND"], args["ARG"], cli.__doc__) or
+                                              "pass --role ARN, set AWSRUN_ROLE, or name a --profile"))
 
     from awsrun import environment, execute
 
@@ -72,7 +76,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         execute.resolve(command[0], child_base)
     region, region_source = _region_from(config, child_base, environ, files.origin)
     if region:  # known without botocore: check the partitions before importing it
-        _check_partitions(config, region)
+        _check_partitions(config, region, region_source)
     issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
     dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
     from awsrun import loopguard
@@ -255,16 +259,12 @@ def _region_from(config: Settings, env: Mapping[str, str], environ: Mapping[str,
     return None, None
 
 
-def _check_partitions(config: Settings, region: str) -> None:
+def _check_partitions(config: Settings, region: str, region_origin: Optional[str]) -> None:
     """A full role ARN must be in the region's partition (STS there would not know it)."""
-    from awsrun.validate import region_partition
+    from awsrun.hopchecks import check_partition
 
-    partition = region_partition(region)
     for role in config.roles:
-        if role.partition and role.partition != partition:
-            raise InvalidValue(
-                "region", region, f"it is in partition {partition}, but role {role.arn(partition)} is in {role.partition}"
-            )
+        check_partition(role, region, region_origin)
 
 
 def _print_plan(out: TextIO, hops: Sequence[Any], region: str, environ: Mapping[str, str], base: Mapping[str, str],

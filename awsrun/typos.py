@@ -1,4 +1,5 @@
-"""Typos caught and named with the closest correct spelling: options and AWSRUN_* variables.
+"""Typos caught and named with the closest correct spelling: options and AWSRUN_* variables;
+and awsrun's own options typed after the command, where the command gets them.
 
 Which names exist is read from the docopt result (the usage docstring is the one spec), so
 an option added there is known here without a second list.
@@ -6,9 +7,11 @@ an option added there is known here without a second list.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Mapping
+from typing import Any, Iterable, List, Mapping, Sequence, Tuple
 
-__all__ = ["closest", "known_variables", "unknown_variables"]
+__all__ = ["closest", "known_variables", "unknown_variables", "options_among", "role_after_command"]
+# The options that give awsrun a role.
+_ROLE_OPTIONS = ("--role", "--profile", "--each-role")
 
 # AWSRUN_* names awsrun reads or sets that are not options: the session it issued (exec
 # and export set these) and the credential_process loop guard (awsrun.loopguard).
@@ -28,6 +31,45 @@ def closest(name: str, candidates: Iterable[str], prefix: str = "") -> str:
     stems = {candidate[len(prefix):]: candidate for candidate in candidates if candidate.startswith(prefix)}
     found = get_close_matches(name[len(prefix):], sorted(stems), n=1, cutoff=0.6) if name.startswith(prefix) else []
     return f" (did you mean {stems[found[0]]}?)" if found else ""
+
+
+def options_among(words: Sequence[str], options: Iterable[Any]) -> List[Tuple[str, str]]:
+    """awsrun's options (docopt's parse_options of the usage) found in ``words``, a command's
+    arguments: each as (its long name, what was typed with its value). Only to word a message:
+    the words stay the command's."""
+    known = list(options)
+    found = []
+    for index, word in enumerate(words):
+        for option in known:
+            short, long, takes = option.short, option.longer, option.argcount
+            if word and word in (short, long):
+                typed = [word] + list(words[index + 1:index + 2] if takes else [])
+            elif takes and long and word.startswith(long + "="):
+                typed = [word]
+            elif takes and short and word.startswith(short) and not word.startswith("--"):
+                typed = [word]  # -rVALUE
+            else:
+                continue
+            found.append((long or short, " ".join(typed)))
+            break
+    return found
+
+
+def role_after_command(command: str, words: Sequence[str], usage: str) -> str:
+    """When a role option was typed after the command (``awsrun ls -la -r ROLE``), the command
+    got it: say so, and that awsrun's options go before the command ("" when none was)."""
+    if not command:
+        return ""
+    import shlex
+
+    from docopt import parse_options
+
+    given = [typed for name, typed in options_among(words, parse_options(usage)) if name in _ROLE_OPTIONS]
+    if not given:
+        return ""
+    command = shlex.quote(command)
+    return (f"{given[0]} came after the command, so {command} got it as its own argument; awsrun's options go "
+            f"before the command: awsrun {given[0]} {command} ...")
 
 
 def known_variables(options: Iterable[str]) -> List[str]:

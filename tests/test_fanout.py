@@ -343,10 +343,41 @@ def test_a_role_sts_refuses_fails_alone(source_env: Dict[str, str], tmp_path: Pa
     assert [row[0] for row in rows] == LABELS
     assert rows[0][2] == rows[2][2] == "ok"
     assert rows[1][2].startswith("awsrun failed (125): STS denied AssumeRole on " + READONLY)
-    assert f"[{LABELS[1]}] awsrun: STS denied AssumeRole" in result.stderr
     assert (tmp_path / "ran").read_text() == "ran\n" * 2
     error_element = ET.parse(report).getroot().find("testsuite").findall("testcase")[1].find("error")
     assert "STS denied" in error_element.get("message")
+
+
+@pytest.mark.parametrize("extra, said_by", [
+    ([], "the summary"),
+    (["-q"], "the role's own line"),
+])
+def test_the_reason_a_role_was_refused_is_said_once(extra: List[str], said_by: str,
+                                                   source_env: Dict[str, str], tmp_path: Path) -> None:
+    listing = tmp_path / "roles"
+    listing.write_text(f"{DEPLOY}\n{READONLY}\n")
+    denied = error("AccessDenied", 403, "not allowed to assume ReadOnly")
+    with RoutingSts({READONLY: denied}, assume_role_ok()) as sts:
+        env = {**source_env, "AWS_ENDPOINT_URL_STS": sts.url}
+        result = run_awsrun(["--no-cache", *extra, "--each-role", f"@{listing}", "--", "true"], env=env)
+    assert result.returncode == 125, result.stderr
+    assert result.stderr.count("not allowed to assume ReadOnly") == 1, (said_by, result.stderr)
+    said = next(line for line in result.stderr.splitlines() if "not allowed to assume ReadOnly" in line)
+    assert LABELS[1] in said
+
+
+def test_the_junit_suite_time_is_the_runs_wall_time(source_env: Dict[str, str], tmp_path: Path) -> None:
+    report = tmp_path / "r.xml"
+    began = time.monotonic()
+    result = run_awsrun(["--no-cache", "--parallel", "2", "--report", str(report), *each(DEPLOY, READONLY),
+                         "--", *py("import time; time.sleep(1)")], env=source_env)
+    wall = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    suite = ET.parse(report).getroot().find("testsuite")
+    cases = [float(case.get("time")) for case in suite.findall("testcase")]
+    assert all(0.95 <= seconds < 1.8 for seconds in cases), cases
+    assert float(suite.get("time")) < 1.8 and float(suite.get("time")) <= wall
+    assert float(ET.parse(report).getroot().get("time")) == float(suite.get("time"))
 
 
 def test_throttling_is_retried_then_reported_per_role(source_env: Dict[str, str]) -> None:

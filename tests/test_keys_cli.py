@@ -149,6 +149,21 @@ def test_import_moves_the_keys_and_keeps_every_other_byte(keys: Harness, moto_st
     assert_no_secret(listed, user.secret, user.key_id)
 
 
+@pytest.mark.parametrize("before, after", [
+    ("[other]\naws_access_key_id = AKIAOTHEROTHEREXAMPLE\n\n[work]\naws_access_key_id = {key_id}\n"
+     "aws_secret_access_key = {secret}\n", "[other]\naws_access_key_id = AKIAOTHEROTHEREXAMPLE\n"),
+    ("[work]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n\n[other]\nx = 1\n", "[other]\nx = 1\n"),
+    ("[work]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n", ""),
+])
+def test_import_leaves_no_empty_section_behind(keys: Harness, moto_sts: str, before: str, after: str) -> None:
+    user = new_iam_user(moto_sts)
+    credentials_path().write_text(before.format(key_id=user.key_id, secret=user.secret))
+    result = keys("import", "work")
+    assert result.status == 0, result.err
+    assert credentials_path().read_text() == after
+    assert config_path().read_text() == "[profile work]\ncredential_process = awsrun-keys get work\n"
+
+
 def test_import_from_the_config_file(keys: Harness, moto_sts: str) -> None:
     user = new_iam_user(moto_sts)
     config_path().write_text(f"[default]\naws_access_key_id={user.key_id}\naws_secret_access_key={user.secret}\nregion=x\n")

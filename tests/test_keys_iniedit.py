@@ -84,6 +84,39 @@ def test_remove_keys(before: str, after: str) -> None:
     assert iniedit.remove_keys(before, "credentials", "work", KEYS) == after
 
 
+DROP_CASES = [
+    ("only the keys: the section goes, the sections around it stay",
+     "[a]\nx = 1\n\n[work]\naws_access_key_id = A\naws_secret_access_key = s\n\n[b]\ny = 2\n",
+     "[a]\nx = 1\n\n[b]\ny = 2\n"),
+    ("the last section: the blank lines before it go too",
+     "# top\n[a]\nx = 1\n\n\n[work]\naws_access_key_id = A\naws_secret_access_key = s\n",
+     "# top\n[a]\nx = 1\n"),
+    ("the only section, CRLF, no final newline: an empty file",
+     "[work]\r\nAWS_ACCESS_KEY_ID : A\r\naws_secret_access_key=s", ""),
+    ("a section that keeps another key stays",
+     "[work]\naws_access_key_id = A\naws_secret_access_key = s\nregion = x\n",
+     "[work]\nregion = x\n"),
+    ("a comment it held stays, its header goes",
+     "[a]\nx = 1\n[work]\n# the work key\naws_access_key_id = A\naws_secret_access_key = s\n\n[b]\n",
+     "[a]\nx = 1\n# the work key\n\n[b]\n"),
+    ("a continuation of a kept key keeps the section",
+     "[work]\naws_access_key_id = A\ns3 =\n  x = 1\n", "[work]\ns3 =\n  x = 1\n"),
+    ("a section that was already empty is not this edit's to remove", "[work]\n[b]\ny = 2\n", "[work]\n[b]\ny = 2\n"),
+    ("absent profile: untouched", "[a]\nx = 1", "[a]\nx = 1"),
+]
+
+
+@pytest.mark.parametrize("before, after", [case[1:] for case in DROP_CASES], ids=[case[0] for case in DROP_CASES])
+def test_remove_keys_drops_the_section_they_emptied(before: str, after: str) -> None:
+    assert iniedit.remove_keys(before, "credentials", "work", KEYS, drop_emptied=True) == after
+    import configparser
+
+    parser = configparser.RawConfigParser()
+    parser.read_string(after)  # what botocore reads still parses
+    assert not any(section == "work" and not parser.options(section) for section in parser.sections()) or \
+        before.startswith("[work]\n[")  # only a section that was empty before stays empty
+
+
 @pytest.mark.parametrize("kind, text", [
     ("credentials", "[work]\na = 1\n[other]\n[work]\nb = 2\n"),
     ("config", "[profile work]\na = 1\n[profile  work]\nb = 2\n"),

@@ -75,7 +75,7 @@ def test_import_then_any_aws_tool_and_awsrun_use_the_keyring(env: Dict[str, str]
     config().write_text(f"[profile deploy]\nrole_arn = {ROLE_ARN}\nsource_profile = work\n")
     imported = keys("import", "work")
     assert imported.returncode == 0, imported.stderr
-    assert credentials.read_text() == "[work]\n"
+    assert credentials.read_text() == ""  # the keys were all [work] held: no empty section is left
     assert config().read_text() == (f"[profile deploy]\nrole_arn = {ROLE_ARN}\nsource_profile = work\n\n"
                                     "[profile work]\ncredential_process = awsrun-keys get work\n")
 

@@ -117,3 +117,9 @@ def test_labels_are_short_stable_and_unique(roles: List[str], expected: List[str
     assert all("/" not in label for label in got)
 
 
+
+
+def test_junit_suite_time_is_the_wall_time_given_not_the_sum() -> None:
+    root = ET.fromstring(report.junit_xml([OK, KILLED], wall=2.25))
+    assert root.get("time") == root.find("testsuite").get("time") == "2.250"
+    assert [case.get("time") for case in root.find("testsuite").findall("testcase")] == ["1.500", "2.000"]

@@ -145,15 +145,41 @@ def set_value(text: str, kind: str, name: str, key: str, value: str, path: str =
     return "".join([*lines[:at], setting + newline, *lines[at:]])
 
 
-def remove_keys(text: str, kind: str, name: str, keys: Iterable[str], path: str = "") -> str:
-    """The text without ``keys`` (and their continuation lines) in the section of ``name``."""
+def remove_keys(text: str, kind: str, name: str, keys: Iterable[str], path: str = "",
+                drop_emptied: bool = False) -> str:
+    """The text without ``keys`` (and their continuation lines) in the section of ``name``.
+
+    ``drop_emptied``: when those were the section's only keys, its header goes too (with the
+    blank lines it held; a comment it held stays). A section that keeps a key, or that had
+    none of ``keys``, stays.
+    """
     lines = _lines(text)
     section = find(text, kind, name, path)
     if section is None:
         return text
-    for first, last in reversed(_key_lines(lines, section, keys)):
+    spans = _key_lines(lines, section, keys)
+    for first, last in reversed(spans):
         del lines[first:last]
+    if drop_emptied and spans:
+        end = section.end - sum(last - first for first, last in spans)
+        _drop_if_empty(lines, Section(section.start, end))
     return "".join(lines)
+
+
+def _drop_if_empty(lines: List[str], section: Section) -> None:
+    """Remove a section that holds no setting: all of it when only blank lines are left, else
+    just its header (its comments stay, as every comment does)."""
+    body = lines[section.start + 1:section.end]
+    if any(line.strip() and line.lstrip()[:1] not in ("#", ";") for line in body):
+        return
+    if any(line.strip() for line in body):
+        del lines[section.start]
+        return
+    start = section.start
+    if section.end == len(lines):  # the last section: the blank lines that led to it go too
+        while start > 0 and not lines[start - 1].strip():
+            start -= 1
+    del lines[start:section.end]  # the line before a header always ended: the file still does
 
 
 def value_lines(text: str, kind: str, name: str, key: str) -> List[str]:

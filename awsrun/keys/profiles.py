@@ -94,7 +94,9 @@ def plan_import(files: Files, name: str) -> Tuple[Tuple[str, str], str, List[ini
     if not (profile.get("aws_access_key_id") and profile.get("aws_secret_access_key")):
         raise ConfigError(f"profile {name!r} in {where} has only one of aws_access_key_id and aws_secret_access_key")
     _conflicts(files, name, allow_keys=True)
-    credentials = iniedit.remove_keys(files.credentials, "credentials", name, KEY_NAMES, files.credentials_path)
+    # The keys were all a credentials section held: no empty [name] is left behind.
+    credentials = iniedit.remove_keys(files.credentials, "credentials", name, KEY_NAMES, files.credentials_path,
+                                      drop_emptied=True)
     config = iniedit.remove_keys(files.config, "config", name, KEY_NAMES, files.config_path)
     config = iniedit.set_value(config, "config", name, "credential_process", process_line(name), files.config_path)
     edits = [
