@@ -126,7 +126,9 @@ def json_report(results: Sequence[Result], status: int) -> bytes:
 
 
 def write(path: str, results: Sequence[Result], status: int) -> None:
-    """Write the report: JSON when ``path`` ends in .json, JUnit XML otherwise."""
+    """Write the report atomically, as any new file (never through a link): JSON when ``path``
+    ends in .json, JUnit XML otherwise. Raises files.WriteError."""
+    from awsrun import files
+
     data = json_report(results, status) if path.lower().endswith(".json") else junit_xml(results)
-    with open(path, "wb") as stream:
-        stream.write(data)
+    files.write_bytes(path, data, mode=files.PUBLIC)
