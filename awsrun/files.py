@@ -50,7 +50,7 @@ def refuse_unsafe_target(path: str) -> None:
     except OSError as exc:
         raise _oserror(path, exc) from None
     if stat.S_ISLNK(info.st_mode):
-        raise WriteError(path, "it is a symbolic link (awsrun never writes through one)", refused=True)
+        raise WriteError(path, "it is a symbolic link, which awsrun never writes through or replaces", refused=True)
     if not stat.S_ISREG(info.st_mode):
         raise WriteError(path, "it is not a regular file", refused=True)
 
