@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional
 
 from awsrun.credentials import Credentials, iso8601
+from awsrun.files import WriteError, open_lock, write_text, xdg_folder
 
 __all__ = ["Entry", "Cache", "cache_dir", "open_cache", "cached", "prune", "DEFAULT_MIN_TTL"]
 
@@ -34,8 +35,7 @@ class Entry(NamedTuple):
 
 
 def cache_dir(environ: Mapping[str, str]) -> str:
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "awsrun")
+    return os.path.join(xdg_folder(environ, "XDG_CACHE_HOME", ".cache"), "awsrun")
 
 
 def _folder_problem(path: str) -> Optional[str]:
@@ -134,23 +134,10 @@ class Cache:
             "assumed_role_arn": credentials.assumed_role_arn,
             "region": entry.region,
         }
-        import tempfile
-
-        temporary = None
         try:
-            fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.", suffix=".tmp")  # 0600, O_EXCL
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                json.dump(document, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self.path(key))  # replaces a symlink itself, never its target
-            temporary = None
-        except OSError as exc:
-            self.warn(f"could not write the credential cache in {self.folder} ({exc.strerror or exc}); went on without it")
-        finally:
-            if temporary:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
+            write_text(self.path(key), json.dumps(document), sync=True)  # 0600, atomic, never through a link
+        except WriteError as exc:
+            self.warn(f"could not write the credential cache in {self.folder} ({exc.reason}); went on without it")
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -161,7 +148,7 @@ class Cache:
             yield
             return
         try:
-            fd = os.open(os.path.join(self.folder, f"{key}.lock"), os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            fd = open_lock(os.path.join(self.folder, f"{key}.lock"))
         except OSError as exc:
             self.warn(f"could not lock the credential cache ({exc.strerror}); went on without the lock")
             yield

@@ -208,25 +208,16 @@ def _load_memo(path: str) -> Optional[AwsFiles]:
 
 
 def _store_memo(path: str, files: AwsFiles) -> None:
-    """Written as the cache writes: a private temporary file, then an atomic rename."""
+    """Written as the cache writes (files.write_text: 0600, atomic, never through a link)."""
     import json
-    import tempfile
 
-    folder = os.path.dirname(path)
+    from awsrun.files import WriteError, write_text
+
     try:
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".profiles-", suffix=".tmp")
-    except OSError:
+        write_text(path, json.dumps({"profiles": files.profiles, "sso_sessions": files.sso_sessions,
+                                     "services": files.services}))
+    except (TypeError, ValueError, WriteError):
         return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump({"profiles": files.profiles, "sso_sessions": files.sso_sessions,
-                       "services": files.services}, stream)
-        os.replace(temporary, path)
-        from awsrun.cache import prune
+    from awsrun.cache import prune
 
-        prune(folder, "profiles-", os.path.basename(path))
-    except (OSError, TypeError, ValueError):
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+    prune(os.path.dirname(path), "profiles-", os.path.basename(path))

@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
+from awsrun.files import refuse_unsafe_target
 
 __all__ = ["OPTIONS", "Options", "Shared", "options", "labels", "run", "exec_environment"]
 
@@ -73,6 +74,8 @@ def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
     report = raw["report"] or None
     if report and not os.path.isdir(os.path.dirname(report) or "."):
         raise InvalidValue("report", report, "its folder does not exist")
+    if report:
+        refuse_unsafe_target(report)  # before any role runs; the writer checks again at the end
     return Options(tuple(validate.role(value) for value in values), parallel, report,
                    not raw["no-prefix"], raw["output-dir"] or None)
 

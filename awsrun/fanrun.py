@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from awsrun import children, report
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus
+from awsrun.files import PUBLIC, NewFile, WriteError, write_bytes
 
 __all__ = ["Fanout"]
 
@@ -115,7 +116,7 @@ class Fanout:
         began = time.monotonic()
         if self.stopper.signal is not None:
             return report.Result(name, role_arn, None, 0.0)
-        files: Optional[Tuple[IO[bytes], IO[bytes]]] = None
+        files: Optional[Tuple[NewFile, NewFile]] = None
         try:
             entry = self._credentials(index)
             environ = exec_environment(self.shared.child_base, entry.credentials, entry.region, self.config,
@@ -126,13 +127,15 @@ class Fanout:
             out = None if files else children.Lines(self.out, prefix, keep_tail=False)
             err = None if files else children.Lines(self.err, prefix, keep_tail=True)
             outcome = children.run_child(self.shared.command, environ, self.stopper, len(self.names) == 1,
-                                         out, err, files)
+                                         out, err, (files[0].stream, files[1].stream) if files else None)
+            if files:
+                self._commit(files)
         except AwsrunError as exc:
             self._say_failure(name, str(exc), files)
             return report.Result(name, role_arn, int(exc.exit_status), time.monotonic() - began, reason=str(exc))
         finally:
-            for stream in files or ():
-                stream.close()
+            for new in files or ():
+                new.discard()  # after a commit, only closes
         tail = children.tail_of_file(self._path(name, "err")) if files else outcome.stderr_tail
         return report.Result(name, role_arn, outcome.status, time.monotonic() - began, signal=outcome.signal,
                              stderr_tail=tail)
@@ -140,32 +143,40 @@ class Fanout:
     def _path(self, name: str, kind: str) -> str:
         return os.path.join(self.opts.output_dir, f"{name}.{kind}")
 
-    def _files(self, name: str) -> Tuple[IO[bytes], IO[bytes]]:
-        """LABEL.out and LABEL.err, replaced if present; never written through a symlink."""
-        opened = []
-        for kind in ("out", "err"):
-            path = self._path(name, kind)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
-            except OSError as exc:
-                for stream in opened:
-                    stream.close()
-                raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
-            opened.append(os.fdopen(fd, "wb"))
-        return opened[0], opened[1]
+    def _files(self, name: str) -> Tuple[NewFile, NewFile]:
+        """New LABEL.out and LABEL.err, temporary files until the command ends (files.NewFile):
+        each replaces the old one whole, never written through a link."""
+        out = NewFile(self._path(name, "out"), PUBLIC)
+        try:
+            return out, NewFile(self._path(name, "err"), PUBLIC)
+        except WriteError:
+            out.discard()
+            raise
 
-    def _say_failure(self, name: str, reason: str, files: Optional[Tuple[IO[bytes], IO[bytes]]]) -> None:
+    @staticmethod
+    def _commit(files: Tuple[NewFile, NewFile]) -> None:
+        error: Optional[WriteError] = None
+        for new in files:
+            try:
+                new.commit()
+            except WriteError as exc:
+                error = error or exc
+        if error:
+            raise error
+
+    def _say_failure(self, name: str, reason: str, files: Optional[Tuple[NewFile, NewFile]]) -> None:
         """The reason goes to the role's .err file; on the terminal it is said once: by the
         summary's row, or here when --quiet leaves the summary out."""
         line = f"awsrun: {reason}\n".encode("utf-8")
         if self.opts.output_dir:
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
             try:
-                fd = os.open(self._path(name, "err"), flags, 0o666)
-            except OSError:
+                if files and not files[1].stream.closed:  # the command's stderr, then why awsrun failed
+                    files[1].stream.write(line)
+                    self._commit(files)
+                else:
+                    write_bytes(self._path(name, "err"), line, PUBLIC)
+            except (OSError, WriteError):
                 return  # the summary still says why
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(line)
         elif self.config.quiet:
             self.err.write((f"[{name}] " if self.opts.prefix else "").encode("utf-8") + line)
 
@@ -190,8 +201,8 @@ class Fanout:
         if self.opts.report:
             try:
                 report.write(self.opts.report, results, status, wall)
-            except OSError as exc:
-                self.console.warn(f"could not write the report {self.opts.report}: {exc.strerror or exc}")
+            except WriteError as exc:
+                self.console.warn(f"could not write the report: {exc}")
                 return status if status else ExitStatus.FAILURE
         return status
 

@@ -15,6 +15,8 @@ import re
 import stat
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
+from awsrun.files import WriteError, write_text
+
 __all__ = ["CREDENTIAL_KEYS", "source_path", "neutral_text", "config_file"]
 
 # Settings through which an SDK would find credentials (or run something that yields them).
@@ -137,22 +139,8 @@ def _is_ours(path: str) -> bool:
 
 
 def _write(path: str, text: str) -> None:
-    import tempfile
-
-    folder, name = os.path.split(path)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")  # 0600, O_EXCL
-    try:
-        with os.fdopen(fd, "w", encoding=_encoding()) as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)  # replaces a symlink itself, never its target
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    """0600, fsync, atomic, never through a link (files.write_text); raises files.WriteError."""
+    write_text(path, text, encoding=_encoding(), sync=True)
 
 
 def config_file(source: str, folder: str, profile: Optional[str], warn: Callable[[str], None],
@@ -185,7 +173,7 @@ def config_file(source: str, folder: str, profile: Optional[str], warn: Callable
     except ValueError as exc:
         warn(f"the command gets no AWS config file: cannot read {source} ({exc})")
         return os.devnull
-    except OSError as exc:
-        warn(f"the command gets no AWS config file: cannot write its copy in {folder} ({exc.strerror or exc})")
+    except WriteError as exc:
+        warn(f"the command gets no AWS config file: cannot write its copy in {folder} ({exc.reason})")
         return os.devnull
     return path

@@ -130,7 +130,9 @@ def json_report(results: Sequence[Result], status: int) -> bytes:
 
 
 def write(path: str, results: Sequence[Result], status: int, wall: Optional[float] = None) -> None:
-    """Write the report: JSON when ``path`` ends in .json, JUnit XML otherwise (``wall``: the suite's time)."""
+    """Write the report atomically, as any new file (never through a link): JSON when ``path``
+    ends in .json, JUnit XML otherwise (``wall``: the suite's time). Raises files.WriteError."""
+    from awsrun import files
+
     data = json_report(results, status) if path.lower().endswith(".json") else junit_xml(results, wall=wall)
-    with open(path, "wb") as stream:
-        stream.write(data)
+    files.write_bytes(path, data, mode=files.PUBLIC)

@@ -19,6 +19,7 @@ import stat
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from awsrun.errors import ConfigError, ExitStatus, UsageError
+from awsrun.files import write_text, xdg_folder
 
 __all__ = [
     "TRUSTED", "UNTRUSTED", "CHANGED", "store_path", "digest", "verdict", "entries", "load", "ignored_message",
@@ -33,8 +34,7 @@ _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def store_dir(environ: Mapping[str, str]) -> str:
-    base = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".config")
-    return os.path.join(base, "awsrun")
+    return os.path.join(xdg_folder(environ, "XDG_CONFIG_HOME", ".config"), "awsrun")
 
 
 def store_path(environ: Mapping[str, str]) -> str:
@@ -156,25 +156,9 @@ def load(environ: Mapping[str, str], warn: Any) -> Dict[str, str]:
 
 
 def _write_entries(folder: str, files: Mapping[str, str]) -> None:
-    """Replace the store atomically: a 0600 temporary file, fsync, rename over the old one."""
-    import tempfile
-
-    temporary = None
-    try:
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{STORE_NAME}.", suffix=".tmp")  # 0600, O_EXCL
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump({"version": _VERSION, "files": dict(sorted(files.items()))}, stream, indent=1)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, os.path.join(folder, STORE_NAME))  # replaces a symlink itself, never its target
-        temporary = None
-    except OSError as exc:
-        raise ConfigError(f"cannot write the trusted .env list in {shown(folder)} ({exc.strerror or exc})") from None
-    finally:
-        if temporary:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+    """Replace the store through the one writer: 0600, fsync, atomic, never through a link."""
+    document = json.dumps({"version": _VERSION, "files": dict(sorted(files.items()))}, indent=1)
+    write_text(os.path.join(folder, STORE_NAME), document + "\n", sync=True)  # WriteError is a ConfigError
 
 
 @contextlib.contextmanager

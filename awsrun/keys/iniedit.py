@@ -5,7 +5,8 @@ configparser (which botocore uses) reads them: a section header or a key starts 
 first column; an indented line continues the value above it (botocore's nested
 sub-sections, e.g. ``s3 =`` then ``  max_concurrent_requests = 20``); # and ; start
 comments. Line endings (LF or CRLF), comments, order and a missing final newline are kept.
-Writing is atomic: a temporary file beside the target, then a rename, permissions kept.
+Writing goes through awsrun.files: a temporary file beside the target, then a rename,
+permissions kept, never through a link at the target.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
-import tempfile
+import stat
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun.errors import ConfigError
+from awsrun.files import PRIVATE, NewFile, WriteError, write_bytes
 
 __all__ = ["Section", "find", "set_value", "remove_keys", "key_of", "Edit", "write_all"]
 
@@ -212,36 +213,33 @@ class Edit(NamedTuple):
 
 
 def write_all(edits: Sequence[Edit]) -> List[str]:
-    """Apply every edit, or none: each file replaced atomically, restored from its backup if a
+    """Apply every edit, or none: each file replaced atomically, restored from its old bytes if a
     later one fails. Returns the backups kept (FILE.awsrun-keys.bak, one per edited file that
     held no secret)."""
     changed = [edit for edit in edits if edit.new != edit.old]
-    staged: List[Tuple[Edit, str, str]] = []  # (edit, real path, temporary)
-    replaced: List[Tuple[str, str]] = []  # (real path, backup)
+    staged: List[Tuple[Edit, str, NewFile]] = []  # (edit, real path, the new file not yet in place)
+    replaced: List[Tuple[str, str, Optional[bytes], int]] = []  # (real path, backup, old bytes, mode)
     try:
         for edit in changed:
             real = os.path.realpath(edit.path)  # a symlinked dotfile keeps its link
             staged.append((edit, real, _stage(real, edit.new)))
-        for edit, real, temporary in staged:
-            backup = real + ".awsrun-keys.bak"
-            if os.path.exists(real):
-                _copy(real, backup)
-            else:
-                backup = ""
-            os.replace(temporary, real)
-            replaced.append((real, backup))
-    except OSError as exc:
-        for real, backup in reversed(replaced):
-            if backup:
-                os.replace(backup, real)
-            else:
-                os.unlink(real)
-        for _, _, temporary in staged:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-        raise ConfigError(f"could not write {exc.filename or 'the AWS config'}: {exc.strerror or exc}; nothing was changed") from None
+        for edit, real, new in staged:
+            old, mode = _current(real)
+            backup = ""
+            if old is not None:
+                backup = real + ".awsrun-keys.bak"
+                write_bytes(backup, old, mode, sync=True, exact=True)
+            new.commit()
+            replaced.append((real, backup, old, mode))
+    except (OSError, WriteError) as exc:
+        for real, backup, old, mode in reversed(replaced):
+            _restore(real, backup, old, mode)
+        for _, _, new in staged:
+            new.discard()
+        what = str(exc) if isinstance(exc, WriteError) else f"could not write {exc.filename or 'the AWS config'}: {exc.strerror or exc}"
+        raise ConfigError(f"{what}; nothing was changed") from None
     kept = []
-    for (edit, _, _), (real, backup) in zip(staged, replaced):
+    for (edit, _, _), (real, backup, _, _) in zip(staged, replaced):
         if not backup:
             continue
         if edit.sensitive:  # a backup would be one more plaintext copy of the key
@@ -251,30 +249,40 @@ def write_all(edits: Sequence[Edit]) -> List[str]:
     return kept
 
 
-def _stage(real: str, text: str) -> str:
+def _current(real: str) -> Tuple[Optional[bytes], int]:
+    """A file's bytes (None when absent) and the permissions its replacement keeps."""
+    try:
+        with open(real, "rb") as stream:
+            return stream.read(), stat.S_IMODE(os.fstat(stream.fileno()).st_mode)
+    except FileNotFoundError:
+        return None, PRIVATE
+
+
+def _stage(real: str, text: str) -> NewFile:
+    """The new text in a temporary file beside ``real``, with ``real``'s permissions (0600 if new)."""
     folder = os.path.dirname(real) or "."
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".awsrun-keys.", suffix=".tmp")  # 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if os.path.exists(real):
-            shutil.copymode(real, temporary)
+        mode = stat.S_IMODE(os.lstat(real).st_mode)
+    except FileNotFoundError:
+        mode = PRIVATE
+    new = NewFile(real, mode, sync=True, exact=True)  # refuses anything but a regular file
+    try:
+        new.stream.write(text.encode("utf-8"))
     except BaseException:
-        os.unlink(temporary)
+        new.discard()
         raise
-    return temporary
+    return new
 
 
-def _copy(real: str, backup: str) -> None:
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(real) or ".", prefix=".awsrun-keys.", suffix=".bak")
-    os.close(fd)
+def _restore(real: str, backup: str, old: Optional[bytes], mode: int) -> None:
+    """Undo one replaced file (best effort: the error being reported is the first one)."""
     try:
-        shutil.copyfile(real, temporary)
-        shutil.copymode(real, temporary)
-        os.replace(temporary, backup)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        if old is None:
+            os.unlink(real)
+        else:
+            write_bytes(real, old, mode, sync=True, exact=True)
+            if backup:
+                os.unlink(backup)
+    except (OSError, WriteError):
+        pass

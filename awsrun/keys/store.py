@@ -15,6 +15,7 @@ from typing import Any, List, Mapping, NamedTuple, Optional
 
 from awsrun.credentials import mask
 from awsrun.errors import AwsrunError
+from awsrun.files import WriteError, write_text, xdg_folder
 
 __all__ = ["SERVICE", "KeyringFailure", "StoredKey", "Pending", "Store", "open_store", "unsafe_reason", "backend_name"]
 
@@ -202,8 +203,7 @@ def open_store(backend: Any = None, environ: Optional[Mapping[str, str]] = None,
 
 
 def _hint_file(environ: Mapping[str, str]) -> str:
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "awsrun-keys", "backend")
+    return os.path.join(xdg_folder(environ, "XDG_CACHE_HOME", ".cache"), "awsrun-keys", "backend")
 
 
 # Only backends shipped with keyring or keyrings.* are remembered: loading one imports its
@@ -227,13 +227,8 @@ def _remembered(hint: str) -> Any:
 
 
 def _remember(hint: str, name: str) -> None:
-    import tempfile
-
     try:
         os.makedirs(os.path.dirname(hint), mode=0o700, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(hint), prefix=".backend.")
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(name + "\n")
-        os.replace(temporary, hint)
-    except OSError:  # only a speed-up
+        write_text(hint, name + "\n")  # 0600, atomic, never through a link
+    except (OSError, WriteError):  # only a speed-up
         pass

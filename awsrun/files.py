@@ -1,0 +1,188 @@
+"""The one writer of every file awsrun and awsrun-keys create, and where their folders are.
+
+A file is written to a temporary file beside its target, created new (O_EXCL, no link
+followed) with its final mode, synced when losing it would matter, and then renamed over the
+target: a reader sees the old file or the new one, never half of one, and a failure leaves
+nothing behind. A target that is a symbolic link or not a regular file is refused, never
+written through or replaced. Cheap to import: the cache-hit path goes through here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import IO, Mapping, Optional
+
+from awsrun.errors import ConfigError
+
+__all__ = ["WriteError", "PRIVATE", "PUBLIC", "NewFile", "write_bytes", "write_text", "refuse_unsafe_target",
+           "open_lock", "xdg_folder"]
+
+PRIVATE = 0o600  # credentials, caches, the trust store: the user alone
+PUBLIC = 0o666  # reports and --output-dir files: what any new file gets, less the umask
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+
+
+def _shown(path: str) -> str:
+    return path if path.isprintable() else ascii(path)
+
+
+class WriteError(ConfigError):
+    """A file could not be written; one line naming it. ``reason`` is the why alone."""
+
+    def __init__(self, path: str, reason: str, refused: bool = False) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{'refusing to write' if refused else 'cannot write'} {_shown(path)}: {reason}")
+
+
+def _oserror(path: str, exc: OSError) -> WriteError:
+    return WriteError(path, exc.strerror or exc.__class__.__name__)
+
+
+def refuse_unsafe_target(path: str) -> None:
+    """Raise WriteError when ``path`` is a symbolic link or something other than a regular file."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _oserror(path, exc) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise WriteError(path, "it is a symbolic link, which awsrun never writes through or replaces", refused=True)
+    if not stat.S_ISREG(info.st_mode):
+        raise WriteError(path, "it is not a regular file", refused=True)
+
+
+class NewFile:
+    """A temporary file beside ``path`` that becomes ``path`` on commit(), or goes on discard().
+
+    ``mode`` is set at creation: PRIVATE (0600), PUBLIC (0666 less the umask), or an exact
+    mode (an edited file keeps its own). ``sync`` fsyncs the data and the folder. As a context
+    manager it commits when the block ends without an exception and discards otherwise.
+    """
+
+    def __init__(self, path: str, mode: int = PRIVATE, sync: bool = False, exact: bool = False) -> None:
+        self.path, self.sync = path, sync
+        refuse_unsafe_target(path)
+        folder, name = os.path.split(path)
+        self.folder = folder or "."
+        # Created 0600 and widened before any byte is in it when the mode is exact (the umask
+        # must not narrow an edited file's mode); else the kernel applies the umask.
+        fd = -1
+        for _ in range(100):
+            self.temporary = os.path.join(self.folder, f".{name}.{os.urandom(6).hex()}.tmp")
+            try:
+                fd = os.open(self.temporary, _NEW, PRIVATE if exact else mode)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise _oserror(path, exc) from None
+        if fd < 0:
+            raise WriteError(path, "no unused temporary name in its folder")
+        try:
+            if exact:
+                os.fchmod(fd, mode)
+            self.stream: IO[bytes] = os.fdopen(fd, "wb")
+        except BaseException as exc:
+            os.close(fd)
+            self._remove()
+            if isinstance(exc, OSError):
+                raise _oserror(path, exc) from None
+            raise
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def commit(self) -> None:
+        """Make the written data the target; WriteError (and nothing left behind) if that fails."""
+        try:
+            self.stream.flush()
+            if self.sync:
+                os.fsync(self.stream.fileno())
+            self.stream.close()
+            refuse_unsafe_target(self.path)  # planted while we wrote: refused, not replaced
+            os.replace(self.temporary, self.path)
+        except BaseException as exc:
+            self.discard()
+            if isinstance(exc, OSError):
+                raise _oserror(self.path, exc) from None
+            raise
+        if self.sync:
+            _sync_folder(self.folder)
+
+    def discard(self) -> None:
+        """Close and remove the temporary file; the target stays as it was."""
+        try:
+            self.stream.close()
+        except OSError:
+            pass
+        self._remove()
+
+    def _remove(self) -> None:
+        try:
+            os.unlink(self.temporary)
+        except OSError:
+            pass
+
+    def __enter__(self) -> IO[bytes]:
+        return self.stream
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename itself durable; best effort (not every system can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path: str, data: bytes, mode: int = PRIVATE, sync: bool = False, exact: bool = False) -> None:
+    """Replace ``path`` with ``data`` atomically (see NewFile); WriteError when it cannot."""
+    new = NewFile(path, mode, sync, exact)
+    try:
+        new.stream.write(data)
+    except BaseException as exc:
+        new.discard()
+        if isinstance(exc, OSError):
+            raise _oserror(path, exc) from None
+        raise
+    new.commit()
+
+
+def write_text(path: str, text: str, encoding: str = "utf-8", mode: int = PRIVATE, sync: bool = False,
+               exact: bool = False) -> None:
+    """``write_bytes`` of ``text`` in ``encoding``, no newline translation."""
+    write_bytes(path, text.encode(encoding), mode, sync, exact)
+
+
+def open_lock(path: str) -> int:
+    """A 0600 lock file's descriptor, read-write, created if absent, never through a symlink.
+
+    Not data: only its lock (and the holder's pid) matters, so it is opened in place.
+    """
+    return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, PRIVATE)
+
+
+def xdg_folder(environ: Mapping[str, str], variable: str, fallback: str) -> str:
+    """$``variable`` when it is an absolute path, else ~/``fallback``: the XDG base directory
+    spec calls a relative value invalid, to be ignored (it would name a folder of the working
+    directory, which may be anyone's)."""
+    value: Optional[str] = environ.get(variable)
+    if value and os.path.isabs(value):
+        return value
+    return os.path.join(environ.get("HOME") or os.path.expanduser("~"), fallback)
