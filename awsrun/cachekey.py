@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.environment import holds_issued_credentials
 
@@ -20,7 +20,7 @@ except ImportError:  # an interpreter without CPython's built-in module
     from hashlib import blake2b
 from awsrun.settings import Settings
 
-__all__ = ["effective_min_ttl", "KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
+__all__ = ["effective_min_ttl", "min_ttl_in_use", "KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
 
 DEFAULT_REGION = "us-east-1"  # as chain.DEFAULT_REGION
 # Variables through which botocore's chain picks the source principal.
@@ -195,7 +195,15 @@ def effective_min_ttl(settings: Settings, duration: Optional[int]) -> int:
     """How much of a cached session must be left to reuse it: --min-ttl as given; by default
     at most half the session's life (with -d 900, a default of 900 would never reuse); at
     least --expect, which --refresh meets by renewing instead."""
-    min_ttl = settings.min_ttl
-    if not settings.given("min-ttl") and duration is not None:
-        min_ttl = min(min_ttl, duration // 2)
-    return min_ttl if settings.refresh else max(min_ttl, settings.expect or 0)
+    return min_ttl_in_use(settings, duration)[0]
+
+
+def min_ttl_in_use(settings: Settings, duration: Optional[int]) -> Tuple[int, str]:
+    """The min-ttl a cache lookup uses, in seconds, and where that value came from (for -v)."""
+    min_ttl, origin = settings.min_ttl, f"from {settings.sources.get('min-ttl', 'default')}"
+    if not settings.given("min-ttl") and duration is not None and duration // 2 < min_ttl:
+        min_ttl, origin = duration // 2, f"half the {duration}-second session, by default"
+    if not settings.refresh and (settings.expect or 0) > min_ttl:
+        min_ttl = settings.expect or 0
+        origin = f"--expect {settings.shown.get('expect', min_ttl)}, from {settings.sources.get('expect')}"
+    return min_ttl, origin
