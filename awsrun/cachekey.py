@@ -67,20 +67,25 @@ def _file_identity(path: Optional[str]) -> Optional[list]:
     return [path, info.st_ino, info.st_size, info.st_mtime_ns]
 
 
-def source_fingerprint(environ: Mapping[str, str], dotenv_credentials: Mapping[str, str]) -> Dict[str, Any]:
+def source_fingerprint(environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],
+                       profile_named: bool = False) -> Dict[str, Any]:
     """The environment's part of who the source principal is.
 
     Static keys are named by their key id, web identity by its token file. awsrun's own
-    issued session in the environment is not a source.
+    issued session in the environment is not a source. ``profile_named``: the run uses a
+    profile by name (-p, AWSRUN_PROFILE or AWS_PROFILE alike), so the variables that would
+    otherwise pick one select nothing: the chain's material names it.
     """
     issued = holds_issued_credentials(environ)
+    ignored = {"AWS_PROFILE", "AWS_DEFAULT_PROFILE"} if profile_named else set()
     selectors = {
         name: environ[name] for name in _SOURCE_SELECTORS
-        if name in environ and not (issued and name == "AWS_ACCESS_KEY_ID")
+        if name in environ and name not in ignored and not (issued and name == "AWS_ACCESS_KEY_ID")
     }
     return {
         "environment": selectors,
-        "dotenv": {key: value for key, value in dotenv_credentials.items() if key in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE")},
+        "dotenv": {key: value for key, value in dotenv_credentials.items()
+                   if key == "AWS_ACCESS_KEY_ID" or (key == "AWS_PROFILE" and not profile_named)},
         "token": _file_identity(environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")),
         "uid": os.geteuid() if hasattr(os, "geteuid") else None,
     }
@@ -138,7 +143,8 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
 
     try:
         files = configfiles.read(environ, memo_folder)
-        active = (dotenv_credentials.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE")
+        # The profile botocore's session is made for (source.py): the named one, else as botocore picks.
+        active = (settings.profile or dotenv_credentials.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE")
                   or environ.get("AWS_PROFILE") or "default")
         if settings.profile:
             planned = _profile_hops(settings, files, region_hint)
@@ -153,7 +159,7 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
         chain_source: Any = _profiles_material(files, environ, spec.profile)
     else:  # botocore's default chain, or a credential_source with the active profile's settings
         chain_source = [spec and spec.credential_source, _profiles_material(files, environ, active)]
-    source = {**source_fingerprint(environ, dotenv_credentials), "chain": chain_source}
+    source = {**source_fingerprint(environ, dotenv_credentials, bool(settings.profile)), "chain": chain_source}
     endpoint = {name: environ[name] for name in _ENDPOINT_SETTINGS if name in environ}
     # -p P --role X replaces P's role; AWS_PROFILE=P --role X assumes X after it.
     key = _digest({"version": 2, "source": source, "hops": hops, "region": region, "endpoint": endpoint,
