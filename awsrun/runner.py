@@ -59,7 +59,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
             raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
         from awsrun import output
 
-        console.out.write(output.unset_lines(config.format))
+        console.out.write(output.unset_lines(config.format, environ))
         return ExitStatus.OK
     if not config.roles and not config.profile and not fan_out:
         raise UsageError("no role given: pass --role ARN, set AWSRUN_ROLE, or name a --profile")
