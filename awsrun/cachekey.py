@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.environment import holds_issued_credentials
 
@@ -20,7 +20,7 @@ except ImportError:  # an interpreter without CPython's built-in module
     from hashlib import blake2b
 from awsrun.settings import Settings
 
-__all__ = ["effective_min_ttl", "KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
+__all__ = ["effective_min_ttl", "min_ttl_in_use", "KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
 
 DEFAULT_REGION = "us-east-1"  # as chain.DEFAULT_REGION
 # Variables through which botocore's chain picks the source principal.
@@ -67,20 +67,25 @@ def _file_identity(path: Optional[str]) -> Optional[list]:
     return [path, info.st_ino, info.st_size, info.st_mtime_ns]
 
 
-def source_fingerprint(environ: Mapping[str, str], dotenv_credentials: Mapping[str, str]) -> Dict[str, Any]:
+def source_fingerprint(environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],
+                       profile_named: bool = False) -> Dict[str, Any]:
     """The environment's part of who the source principal is.
 
     Static keys are named by their key id, web identity by its token file. awsrun's own
-    issued session in the environment is not a source.
+    issued session in the environment is not a source. ``profile_named``: the run uses a
+    profile by name (-p, AWSRUN_PROFILE or AWS_PROFILE alike), so the variables that would
+    otherwise pick one select nothing: the chain's material names it.
     """
     issued = holds_issued_credentials(environ)
+    ignored = {"AWS_PROFILE", "AWS_DEFAULT_PROFILE"} if profile_named else set()
     selectors = {
         name: environ[name] for name in _SOURCE_SELECTORS
-        if name in environ and not (issued and name == "AWS_ACCESS_KEY_ID")
+        if name in environ and name not in ignored and not (issued and name == "AWS_ACCESS_KEY_ID")
     }
     return {
         "environment": selectors,
-        "dotenv": {key: value for key, value in dotenv_credentials.items() if key in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE")},
+        "dotenv": {key: value for key, value in dotenv_credentials.items()
+                   if key == "AWS_ACCESS_KEY_ID" or (key == "AWS_PROFILE" and not profile_named)},
         "token": _file_identity(environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")),
         "uid": os.geteuid() if hasattr(os, "geteuid") else None,
     }
@@ -138,7 +143,8 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
 
     try:
         files = configfiles.read(environ, memo_folder)
-        active = (dotenv_credentials.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE")
+        # The profile botocore's session is made for (source.py): the named one, else as botocore picks.
+        active = (settings.profile or dotenv_credentials.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE")
                   or environ.get("AWS_PROFILE") or "default")
         if settings.profile:
             planned = _profile_hops(settings, files, region_hint)
@@ -153,7 +159,7 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
         chain_source: Any = _profiles_material(files, environ, spec.profile)
     else:  # botocore's default chain, or a credential_source with the active profile's settings
         chain_source = [spec and spec.credential_source, _profiles_material(files, environ, active)]
-    source = {**source_fingerprint(environ, dotenv_credentials), "chain": chain_source}
+    source = {**source_fingerprint(environ, dotenv_credentials, bool(settings.profile)), "chain": chain_source}
     endpoint = {name: environ[name] for name in _ENDPOINT_SETTINGS if name in environ}
     # -p P --role X replaces P's role; AWS_PROFILE=P --role X assumes X after it.
     key = _digest({"version": 2, "source": source, "hops": hops, "region": region, "endpoint": endpoint,
@@ -195,7 +201,15 @@ def effective_min_ttl(settings: Settings, duration: Optional[int]) -> int:
     """How much of a cached session must be left to reuse it: --min-ttl as given; by default
     at most half the session's life (with -d 900, a default of 900 would never reuse); at
     least --expect, which --refresh meets by renewing instead."""
-    min_ttl = settings.min_ttl
-    if not settings.given("min-ttl") and duration is not None:
-        min_ttl = min(min_ttl, duration // 2)
-    return min_ttl if settings.refresh else max(min_ttl, settings.expect or 0)
+    return min_ttl_in_use(settings, duration)[0]
+
+
+def min_ttl_in_use(settings: Settings, duration: Optional[int]) -> Tuple[int, str]:
+    """The min-ttl a cache lookup uses, in seconds, and where that value came from (for -v)."""
+    min_ttl, origin = settings.min_ttl, f"from {settings.sources.get('min-ttl', 'default')}"
+    if not settings.given("min-ttl") and duration is not None and duration // 2 < min_ttl:
+        min_ttl, origin = duration // 2, f"half the {duration}-second session, by default"
+    if not settings.refresh and (settings.expect or 0) > min_ttl:
+        min_ttl = settings.expect or 0
+        origin = f"--expect {settings.shown.get('expect', min_ttl)}, from {settings.sources.get('expect')}"
+    return min_ttl, origin

@@ -17,7 +17,9 @@ __all__ = ["SHELLS", "script", "profile_names"]
 
 SHELLS = ("bash", "zsh", "fish")
 FORMATS = ("sh", "fish", "powershell", "dotenv")
-_FILE_OPTIONS = ("--env-file", "--policy")
+_FILE_OPTIONS = ("--env-file", "--policy", "--report")
+_FOLDER_OPTIONS = ("--output-dir",)
+_AT_FILE_OPTIONS = ("--each-role",)  # a value @FILE names a file
 
 
 class Spec(NamedTuple):
@@ -77,24 +79,69 @@ def _names(spec: Spec) -> List[str]:
 
 
 def _word_lists(options: List[Spec]) -> tuple:
-    """The options that take a value, every option, and those that name a file, as the
-    shells' case patterns and word lists want them."""
+    """The options that take a value, every option, those that name a file, and those that
+    name a folder, as the shells' case patterns and word lists want them."""
     with_value = "|".join(name for spec in options if spec.takes_value for name in _names(spec))
     every = " ".join(name for spec in options for name in _names(spec))
     files = "|".join(name for spec in options if spec.long in _FILE_OPTIONS for name in _names(spec))
-    return with_value, every, files
+    folders = "|".join(name for spec in options if spec.long in _FOLDER_OPTIONS for name in _names(spec))
+    return with_value, every, files, folders
 
 
+# Without the bash-completion package (Debian's default shell has none) bash splits a word at
+# every character of COMP_WORDBREAKS (@ = :): "--each-role @ro" reaches the function as "@" and
+# "ro". The function joins what bash split (COMP_LINE tells where the spaces are), completes the
+# whole word, and hands bash back only the part it will replace.
 def _bash(options: List[Spec]) -> str:
-    with_value, every, files = _word_lists(options)
-    cases = "".join(f"        {'|'.join(_names(spec))}) COMPREPLY=($(compgen -W \"{_values(spec.long)}\" -- \"$cur\")); return;;\n"
+    with_value, every, files, folders = _word_lists(options)
+    cases = "".join(f"        {'|'.join(_names(spec))}) _awsrun_reply $(compgen -W \"{_values(spec.long)}\" -- \"$cur\"); return;;\n"
                     for spec in options if _values(spec.long))
+    at_file = "|".join(name for spec in options if spec.long in _AT_FILE_OPTIONS for name in _names(spec))
     return f"""# bash completion for awsrun: source <(awsrun --completion bash)
+# Needs no bash-completion package; with it, the command after -- completes as it would alone.
+_awsrun_reply() {{
+    local word
+    COMPREPLY=()
+    for word in "$@"; do COMPREPLY+=("${{pre}}${{word}}"); COMPREPLY[-1]="${{COMPREPLY[-1]:trim}}"; done
+}}
+_awsrun_paths() {{
+    local -a found
+    local k
+    mapfile -t found < <(compgen "$1" -- "$cur")
+    if [ "$trim" -ge "${{#pre}}" ]; then
+        compopt -o filenames 2>/dev/null  # bash quotes them and marks folders
+    else  # the reply keeps a prefix (@): bash would quote it, so mark folders here
+        for k in "${{!found[@]}}"; do
+            if [ -d "${{found[k]}}" ]; then found[k]+=/; compopt -o nospace 2>/dev/null; fi
+        done
+    fi
+    _awsrun_reply "${{found[@]}}"
+}}
 _awsrun() {{
-    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" i=1 word
+    local line="${{COMP_LINE:0:COMP_POINT}}" pos=0 k word gap cur prev pre="" trim i=1 n
+    local -a tokens=() first=()
+    # Rejoin the words bash split at @ = : (no space between them) into the words typed.
+    for ((k = 0; k <= COMP_CWORD; k++)); do
+        word="${{COMP_WORDS[k]}}"
+        gap="${{line:pos}}"
+        if [ -n "$word" ]; then gap="${{gap%%"$word"*}}"; fi
+        if [ "$k" -gt 0 ] && [ -z "$gap" ] && [ -n "$word" ]; then
+            tokens[${{#tokens[@]}}-1]+="$word"
+        else
+            tokens+=("$word"); first+=("$k")
+        fi
+        pos=$((pos + ${{#gap}} + ${{#word}}))
+    done
+    n=${{#tokens[@]}}
+    cur="${{tokens[n-1]}}" prev="${{tokens[n-2]}}"
+    # What bash replaces starts after the last of COMP_WORDBREAKS in the word, or at it
+    # for @ and $ (readline keeps those in the word, for @host and $VAR).
+    trim=${{#cur}}
+    while [ "$trim" -gt 0 ] && [[ "$COMP_WORDBREAKS" != *"${{cur:trim-1:1}}"* ]]; do trim=$((trim - 1)); done
+    case "${{cur:trim-1:1}}" in @|\$) [ "$trim" -eq 0 ] || trim=$((trim - 1));; esac
     # Where the command starts, everything after it is the command's own.
-    while [ "$i" -lt "$COMP_CWORD" ]; do
-        word="${{COMP_WORDS[i]}}"
+    while [ "$i" -lt "$((n - 1))" ]; do
+        word="${{tokens[i]}}"
         case "$word" in
             --) i=$((i + 1)); break;;
             {with_value}) i=$((i + 2)); continue;;
@@ -103,19 +150,26 @@ _awsrun() {{
         esac
         i=$((i + 1))
     done
-    if [ "$i" -lt "$COMP_CWORD" ] || {{ [ "$i" -eq "$COMP_CWORD" ] && [ "$word" = "--" ]; }}; then
-        if declare -F _command_offset >/dev/null; then _command_offset "$i"; return; fi
-        if [ "$i" -eq "$COMP_CWORD" ]; then COMPREPLY=($(compgen -c -- "$cur")); else COMPREPLY=($(compgen -f -- "$cur")); fi
+    if [ "$i" -lt "$((n - 1))" ] || {{ [ "$i" -eq "$((n - 1))" ] && [ "$word" = "--" ]; }}; then
+        if [ "$i" -lt "$n" ] && declare -F _command_offset >/dev/null; then _command_offset "${{first[i]}}"; return; fi
+        cur="${{COMP_WORDS[COMP_CWORD]}}" trim=0
+        if [ "$i" -eq "$((n - 1))" ]; then _awsrun_reply $(compgen -c -- "$cur"); else _awsrun_paths -f; fi
         return
     fi
+    case "$cur" in
+        --*=*) prev="${{cur%%=*}}" pre="${{cur%%=*}}=" cur="${{cur#*=}}";;
+    esac
     case "$prev" in
-        -p|--profile) COMPREPLY=($(compgen -W "$(command awsrun --completion profiles 2>/dev/null)" -- "$cur")); return;;
-{cases}        {files}) COMPREPLY=($(compgen -f -- "$cur")); return;;
+        -p|--profile) _awsrun_reply $(compgen -W "$(command awsrun --completion profiles 2>/dev/null)" -- "$cur"); return;;
+{cases}        {at_file}) if [ "${{cur:0:1}}" = "@" ]; then pre+="@" cur="${{cur:1}}"; _awsrun_paths -f; fi; return;;
+        {files}) _awsrun_paths -f; return;;
+        {folders}) _awsrun_paths -d; return;;
         {with_value}) return;;
     esac
+    [ -z "$pre" ] || return
     case "$cur" in
-        -*) COMPREPLY=($(compgen -W "{every}" -- "$cur"));;
-        *) COMPREPLY=($(compgen -c -- "$cur"));;
+        -*) _awsrun_reply $(compgen -W "{every}" -- "$cur");;
+        *) _awsrun_reply $(compgen -c -- "$cur");;
     esac
 }}
 complete -F _awsrun awsrun
@@ -123,9 +177,10 @@ complete -F _awsrun awsrun
 
 
 def _zsh(options: List[Spec]) -> str:
-    with_value, every, files = _word_lists(options)
+    with_value, every, files, folders = _word_lists(options)
     cases = "".join(f"        {'|'.join(_names(spec))}) compadd -- {_values(spec.long)}; return;;\n"
                     for spec in options if _values(spec.long))
+    at_file = "|".join(name for spec in options if spec.long in _AT_FILE_OPTIONS for name in _names(spec))
     return f"""#compdef awsrun
 # zsh completion for awsrun: source <(awsrun --completion zsh), after compinit
 _awsrun() {{
@@ -142,9 +197,13 @@ _awsrun() {{
     if (( i < CURRENT )) || [[ "$words[i-1]" == -- && i -eq CURRENT ]]; then
         shift $(( i - 1 )) words; (( CURRENT -= i - 1 )); _normal; return
     fi
-    case "$words[CURRENT-1]" in
+    local option="$words[CURRENT-1]"
+    if [[ "$PREFIX" == --*=* ]]; then option="${{PREFIX%%=*}}"; compset -P '*='; fi
+    case "$option" in
         -p|--profile) compadd -- ${{(f)"$(command awsrun --completion profiles 2>/dev/null)"}}; return;;
-{cases}        {files}) _files; return;;
+{cases}        {at_file}) compset -P '@' && _files; return;;
+        {files}) _files; return;;
+        {folders}) _files -/; return;;
         {with_value}) return;;
     esac
     if [[ "$PREFIX" == -* ]]; then compadd -- {every}; else _command_names; fi
@@ -167,6 +226,11 @@ def _fish(options: List[Spec]) -> str:
             parts.append(f"-x -a '{_values(spec.long)}'")
         elif spec.long in _FILE_OPTIONS:
             parts.append("-r -F")
+        elif spec.long in _FOLDER_OPTIONS:
+            parts.append("-x -a '(__fish_complete_directories (commandline -ct))'")
+        elif spec.long in _AT_FILE_OPTIONS:  # @FILE: the path after the @, the @ kept
+            parts.append("-x -a '(string match -q -- \"@*\" (commandline -ct); and __fish_complete_path "
+                         "(string sub -s 2 -- (commandline -ct)) | string replace -r -- \"^\" @)'")
         elif spec.takes_value:
             parts.append("-x")
         if spec.help:

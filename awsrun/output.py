@@ -12,7 +12,21 @@ from typing import Dict, Iterable, List, Mapping, Optional
 from awsrun.credentials import Credentials, iso8601
 from awsrun.environment import ASSUMED_KEY_VARIABLE, ASSUMED_ROLE_VARIABLE, REMOVED, REMOVED_PREFIXES
 
-__all__ = ["FORMATS", "export_lines", "unset_lines", "credential_process", "exported_names"]
+__all__ = ["FORMATS", "SAVED_VARIABLE", "export_lines", "unset_lines", "credential_process", "exported_names"]
+
+# What the shell had before --export, of the settings it replaced (never a secret), as JSON
+# {name: value}; --unset gives them back and removes it.
+SAVED_VARIABLE = "AWSRUN_EXPORT_SAVED"
+# The settings an export replaces that --unset gives back: the region it sets, and the
+# removed variables that name a profile, file or endpoint. Keys, tokens and the variables
+# that hold them are not here: what --export replaced of those stays gone.
+RESTORED = (
+    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SDK_LOAD_CONFIG",
+    "AWS_CREDENTIAL_FILE", "AWS_CREDENTIAL_PROFILES_FILE", "BOTO_CONFIG", "BOTO_PATH",
+    "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+)
 
 
 def _sh_quote(value: str) -> str:
@@ -83,17 +97,45 @@ def export_lines(credentials: Credentials, region: str, fmt: str, environ: Mappi
     """
     set_line, unset_line = FORMATS[fmt]
     values = _values(credentials, region)
+    if unset_line:  # a format --unset can undo records what it will give back
+        values[SAVED_VARIABLE] = json.dumps(_saved(environ, values), sort_keys=True, separators=(",", ":"))
     lines = [unset_line(name) for name in _to_remove(environ, values)] if unset_line else []
     lines += [set_line(name, value) for name, value in values.items()]
     return "\n".join(lines) + "\n"
 
 
-def unset_lines(fmt: str) -> str:
-    """Lines that remove everything an export set."""
-    _, unset_line = FORMATS[fmt]
+def _saved(environ: Mapping[str, str], values: Mapping[str, str]) -> Dict[str, str]:
+    """The settings this export replaces, as the shell had them before the first export: a
+    shell that switches roles keeps the record of the export it switched from."""
+    if SAVED_VARIABLE in environ:
+        try:
+            return _restorable(json.loads(environ[SAVED_VARIABLE]))
+        except ValueError:  # not ours to trust; record the shell as it is now
+            pass
+    replaced = set(values) | set(_to_remove(environ, values))
+    return _restorable({name: environ[name] for name in replaced if name in environ})
+
+
+def _restorable(saved: object) -> Dict[str, str]:
+    """Only the named settings, as text: a record is never a way to set anything else."""
+    if not isinstance(saved, dict):
+        return {}
+    return {name: value for name, value in saved.items() if name in RESTORED and isinstance(value, str)}
+
+
+def unset_lines(fmt: str, environ: Optional[Mapping[str, str]] = None) -> str:
+    """Lines that remove everything an export set and give back the settings it replaced
+    (recorded in ``environ``'s SAVED_VARIABLE by that export)."""
+    set_line, unset_line = FORMATS[fmt]
     if unset_line is None:
         raise ValueError(fmt)
-    return "\n".join(unset_line(name) for name in exported_names()) + "\n"
+    try:
+        saved = _restorable(json.loads((environ or {}).get(SAVED_VARIABLE, "{}")))
+    except ValueError:
+        saved = {}
+    lines = [unset_line(name) for name in (*exported_names(), SAVED_VARIABLE)]
+    lines += [set_line(name, saved[name]) for name in RESTORED if name in saved]
+    return "\n".join(lines) + "\n"
 
 
 def credential_process(credentials: Credentials) -> str:

@@ -59,7 +59,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
             raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
         from awsrun import output
 
-        console.out.write(output.unset_lines(config.format))
+        console.out.write(output.unset_lines(config.format, environ))
         return ExitStatus.OK
     if not config.roles and not config.profile and not fan_out:
         from awsrun import cli
@@ -114,7 +114,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     store = open_cache(environ, console.warn) if config.use_cache else None
     planned = plan_key(config, environ, dotenv_credentials, region, store.folder) if store else None
     session.cache = (store, planned) if planned else None
-    entry = cached(store if planned else None, planned.key if planned else "", _min_ttl(config, planned),
+    entry = cached(store if planned else None, planned.key if planned else "", _min_ttl(config, planned, console),
                    config.fresh, lambda: Entry(session.assume(), session.plan().region))
     credentials = entry.credentials
     if config.expect and not config.refresh:
@@ -158,10 +158,13 @@ def _command_config(config: Settings, environ: Mapping[str, str], child_base: Ma
     return neutral.config_file(neutral.source_path(child_base), cache_dir(environ), profile, warn, write)
 
 
-def _min_ttl(config: Settings, planned: Any) -> int:
-    from awsrun.cachekey import effective_min_ttl
+def _min_ttl(config: Settings, planned: Any, console: Any) -> int:
+    from awsrun.cachekey import min_ttl_in_use
 
-    return effective_min_ttl(config, planned.duration if planned else None)
+    min_ttl, origin = min_ttl_in_use(config, planned.duration if planned else None)
+    if planned and config.verbose:
+        console.say(f"min-ttl in use = {min_ttl} ({origin})")
+    return min_ttl
 
 
 def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], entry: Any,

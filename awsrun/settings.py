@@ -80,7 +80,12 @@ class Settings(NamedTuple):
 
     def explain(self) -> List[str]:
         """One line per setting that is set: its value (masked if sensitive) and its source."""
-        return [f"{name} = {self.shown[name]} (from {source})" for name, source in self.sources.items()]
+        # The default min-ttl depends on the session's length: the lookup says the value in use.
+        return [f"{name} = {self.shown[name]}{_DEFAULT_NOTES.get(name, '') if source == 'default' else ''} (from {source})"
+                for name, source in self.sources.items()]
+
+
+_DEFAULT_NOTES = {"min-ttl": ", or half the session if less"}
 
 
 def _parse_bool(name: str, text: str) -> bool:

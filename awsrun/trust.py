@@ -232,7 +232,7 @@ def run_action(args: Mapping[str, Any], environ: Mapping[str, str], out: Any) ->
     _check(args, action)
     paths = args["--env-file"] or [DEFAULT_PATH]
     if action == "--list-trusted-env-files":
-        lines = _listing(entries(environ))
+        lines = _listing(entries(environ)) or [NOTHING_TRUSTED]
     elif action == "--trust-env-file":
         lines = [f"trusted {shown(path)} (sha256 {sha})" for path, sha in trust_files(environ, paths)]
     else:
@@ -241,6 +241,9 @@ def run_action(args: Mapping[str, Any], environ: Mapping[str, str], out: Any) ->
     for line in lines:
         print(line, file=out)
     return ExitStatus.OK
+
+
+NOTHING_TRUSTED = "no trusted .env files (awsrun --trust-env-file trusts ./.env as it is now)"
 
 
 def _listing(trusted: Mapping[str, str]) -> List[str]:

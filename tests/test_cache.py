@@ -810,3 +810,27 @@ def test_key_follows_the_aws_files_and_the_region(base_environ: Dict[str, str]) 
     # The region, not where it was read: the same session either way.
     config.write_text("[default]\nregion = eu-west-1\n")
     assert key_for([], base_environ, "eu-west-1") == key_for([], base_environ) == edited
+
+
+# --- -v names the min-ttl in use and where it came from -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags, env, in_use",
+    [
+        (["-d", "15m"], {}, "min-ttl in use = 450 (half the 900-second session, by default)"),
+        ([], {}, "min-ttl in use = 900 (from default)"),
+        (["-d", "15m", "--min-ttl", "600"], {}, "min-ttl in use = 600 (from --min-ttl)"),
+        (["-d", "15m"], {"AWSRUN_MIN_TTL": "5m"}, "min-ttl in use = 300 (from $AWSRUN_MIN_TTL)"),
+        (["-d", "15m", "--expect", "10m"], {}, "min-ttl in use = 600 (--expect 10m, from --expect)"),
+    ],
+    ids=["15m session by default", "1h session by default", "flag", "environment", "raised by --expect"],
+)
+def test_verbose_names_the_min_ttl_in_use(folder: Path, flags: List[str], env: Dict[str, str], in_use: str) -> None:
+    with FakeSts([session(ISSUED_KEY_ID, timedelta(minutes=15)), session(SECOND_KEY_ID)]) as sts:
+        assert issued(awsrun(sts.url, *flags, *CREDENTIAL_PROCESS, env=env)) == ISSUED_KEY_ID
+        reused = awsrun(sts.url, "-v", *flags, *CREDENTIAL_PROCESS, env=env)
+    lines = reused.stderr.splitlines()
+    assert f"awsrun: {in_use}" in lines, reused.stderr
+    assert "awsrun: min-ttl = 900 (from default)" not in lines  # never the bare default as if in use
+    assert issued(reused) == (ISSUED_KEY_ID if "15m" in flags else SECOND_KEY_ID)

@@ -91,6 +91,23 @@ def test_shorthand_and_full_arn_share_one_session(folder: Path) -> None:
     assert len(list(folder.glob("*.json"))) == 1
 
 
+@pytest.mark.parametrize("first, then", [
+    (["--profile", "deploy"], [{"AWS_PROFILE": "deploy"}, {"AWSRUN_PROFILE": "deploy"}, {"AWS_DEFAULT_PROFILE": "deploy"}]),
+    ([], [{"AWSRUN_PROFILE": "deploy"}, {"AWS_PROFILE": "deploy"}]),
+], ids=["flag first", "environment first"])
+def test_one_profile_however_named_is_one_session(folder: Path, first: List[str], then: List[Dict[str, str]]) -> None:
+    write_profiles()
+    with FakeSts([assume_role_ok()]) as sts:
+        started = run(sts.url, *first, env=then[0] if not first else None)
+        assert ok(started) == ISSUED_KEY_ID
+        for env in then:
+            again = run(sts.url, "-v", env=env)
+            assert ok(again) == ISSUED_KEY_ID
+            assert f"awsrun: reusing cached session of" in again.stderr, (env, again.stderr)
+        assert len(sts.requests) == 1
+    assert len(list(folder.glob("*.json"))) == 1
+
+
 def test_a_role_through_a_profile_or_by_flag_shares_one_session() -> None:
     write_profiles()
     assert key_for(["--profile", "deploy"]) == key_for(["--profile", "base", "-r", f"{ACCOUNT}:Deploy"])

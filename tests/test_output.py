@@ -86,6 +86,22 @@ LEFT_ALONE = {
 }
 
 
+# The settings among those an export replaces: --unset gives them back as they were.
+GIVEN_BACK = {name: {**OTHER_CREDENTIALS, **OVERWRITTEN}[name] for name in (
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CREDENTIAL_FILE", "BOTO_CONFIG", "AWS_SDK_LOAD_CONFIG", "AWS_REGION")}
+
+
+def given_back(before: Dict[str, str]) -> Dict[str, str]:
+    return {name: value for name, value in GIVEN_BACK.items() if before.get(name) == value}
+
+
+def record(env: Dict[str, str]) -> Dict[str, str]:
+    """The record of what --unset gives back, taken out of ``env`` (an export's result)."""
+    return json.loads(env.pop(output.SAVED_VARIABLE))
+
+
 def shell_before(home: Path) -> Dict[str, str]:
     base = {"PATH": os.environ["PATH"], "HOME": str(home), "LC_ALL": "C.UTF-8"}
     return {**base, **OTHER_CREDENTIALS, **OVERWRITTEN, **LEFT_ALONE}
@@ -181,6 +197,7 @@ def test_export_evaluated_by_the_shell_gives_exactly_the_values(argv: List[str],
     lines = output.export_lines(credentials, region, fmt, before)
     after = evaluate(argv, lines, before, tmp_path)
     base = {name: before[name] for name in ("PATH", "HOME", "LC_ALL")}
+    assert record(after) == GIVEN_BACK
     assert relevant(after, before) == {**base, **LEFT_ALONE, **expected}
 
 
@@ -191,17 +208,19 @@ def test_evaluating_an_export_succeeds_where_nothing_is_to_remove(argv: List[str
     credentials, region, expected = crafted("x")
     before = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LC_ALL": "C.UTF-8"}
     after = evaluate(argv, output.export_lines(credentials, region, fmt, before), before, tmp_path)
+    assert record(after) == {}
     assert relevant(after, before) == {**before, **expected}
 
 
 @pytest.mark.parametrize("argv, fmt", SHELLS)
 def test_unset_after_export_removes_every_exported_name(argv: List[str], fmt: str, tmp_path: Path) -> None:
     credentials, region, _ = crafted("it's $HOME")
-    before = shell_before(tmp_path)
-    after = evaluate(argv, output.export_lines(credentials, region, fmt, before) + output.unset_lines(fmt),
-                     before, tmp_path)
+    before = {**shell_before(tmp_path), "AWS_PROFILE": "it's $HOME `id` \\ \n"}
+    exported = evaluate(argv, output.export_lines(credentials, region, fmt, before), before, tmp_path)
+    after = evaluate(argv, output.unset_lines(fmt, exported), exported, tmp_path)
     base = {name: before[name] for name in ("PATH", "HOME", "LC_ALL")}
-    assert relevant(after, before) == {**base, **LEFT_ALONE}
+    # The settings the export replaced are back; its keys are gone, and so are the keys it replaced.
+    assert relevant(after, before) == {**base, **LEFT_ALONE, **GIVEN_BACK, "AWS_PROFILE": before["AWS_PROFILE"]}
 
 
 def test_export_removes_what_exec_removes_except_awsrun_settings() -> None:
@@ -272,17 +291,19 @@ def test_powershell_export_round_trips(text: str) -> None:
     credentials, region, expected = crafted(text)
     before = {**OTHER_CREDENTIALS, **OVERWRITTEN, **LEFT_ALONE}
     statements = parse_powershell(output.export_lines(credentials, region, "powershell", before))
-    assert apply_powershell(statements, before) == {**LEFT_ALONE, **expected}
-    assert [s[1] for s in statements if s[0] == "set"] == EXPORTED
+    after = apply_powershell(statements, before)
+    assert record(after) == GIVEN_BACK
+    assert after == {**LEFT_ALONE, **expected}
+    assert [s[1] for s in statements if s[0] == "set"] == [*EXPORTED, output.SAVED_VARIABLE]
 
 
 def test_powershell_unset_removes_every_exported_name() -> None:
     credentials, region, _ = crafted("it's")
     before = {**OTHER_CREDENTIALS, **LEFT_ALONE}
     exported = apply_powershell(parse_powershell(output.export_lines(credentials, region, "powershell", before)), before)
-    statements = parse_powershell(output.unset_lines("powershell"))
-    assert statements == [("remove", name) for name in EXPORTED]
-    assert apply_powershell(statements, exported) == LEFT_ALONE
+    statements = parse_powershell(output.unset_lines("powershell", exported))
+    assert statements[:len(EXPORTED) + 1] == [("remove", name) for name in (*EXPORTED, output.SAVED_VARIABLE)]
+    assert apply_powershell(statements, exported) == {**LEFT_ALONE, **given_back(before)}
 
 
 # --- dotenv, read back by python-dotenv ------------------------------------------------------------
@@ -546,3 +567,72 @@ def test_which_environment_keys_count_as_a_source(env: Dict[str, str], expected:
                             env={"AWS_ENDPOINT_URL_STS": sts.url, "AWS_SECRET_ACCESS_KEY": "envSecret", **env})
     assert result.returncode == 0, result.stderr
     assert [signer(r.authorization) for r in sts.requests] == [expected]
+
+
+# --- --unset gives back the settings --export replaced, never the keys (moto, real shells) ------------
+
+_POSIX_ROUND_TRIP = (
+    'awsrun() { "$PY" -m awsrun "$@"; }\n'
+    'eval "$(awsrun -r "$ROLE" -s itest --region us-east-1 --no-cache --export)" || exit 97\n'
+    'env > "$1.exported"\n'  # newline-separated is enough here: the values are plain
+    'eval "$(awsrun --unset)" || exit 98\n'
+    'env > "$1.unset"\n'
+)
+_FISH_ROUND_TRIP = (
+    'function awsrun; $PY -m awsrun $argv; end\n'
+    'awsrun -r $ROLE -s itest --region us-east-1 --no-cache --export --format fish | source; or exit 97\n'
+    'env > $argv[1].exported\n'
+    'awsrun --unset --format fish | source; or exit 98\n'
+    'env > $argv[1].unset\n'
+)
+ROUND_TRIP_SHELLS = [
+    _shell("sh", ["sh", "-c", _POSIX_ROUND_TRIP, "sh"], "sh"),
+    _shell("bash", ["bash", "--norc", "--noprofile", "-c", _POSIX_ROUND_TRIP, "bash"], "sh"),
+    _shell("dash", ["dash", "-c", _POSIX_ROUND_TRIP, "dash"], "sh"),
+    _shell("fish", ["fish", "--no-config", "-c", _FISH_ROUND_TRIP], "fish"),
+]
+
+
+@pytest.mark.parametrize("argv, fmt", ROUND_TRIP_SHELLS)
+def test_unset_gives_back_the_shells_settings_but_not_its_keys(argv: List[str], fmt: str, source_env: Dict[str, str],
+                                                               tmp_path: Path) -> None:
+    Path(os.environ["AWS_CONFIG_FILE"]).write_text("[profile dev]\nregion = eu-west-1\n")
+    mine = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_PROFILE": "dev"}
+    env = {**os.environ, **source_env, **mine, "PY": sys.executable, "ROLE": ROLE_ARN}
+    result = subprocess.run([*argv, str(tmp_path / "env")], env=env, capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+
+    def read(step: str) -> Dict[str, str]:
+        lines = (tmp_path / f"env.{step}").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
+    exported, after = read("exported"), read("unset")
+    assert (exported["AWS_REGION"], exported["AWS_DEFAULT_REGION"]) == ("us-east-1", "us-east-1")
+    assert "AWS_PROFILE" not in exported and exported["AWS_ACCESS_KEY_ID"].startswith("ASIA")
+    assert {name: after.get(name) for name in mine} == mine  # the shell's own settings are back
+    aws = {name for name in after if name.startswith(("AWS_", "AWSRUN_"))}
+    assert aws == {name for name in env if name.startswith(("AWS_", "AWSRUN_"))} - set(environment.REMOVED) | {"AWS_PROFILE"}
+    # Neither the source keys the export replaced nor the session's keys are in any variable.
+    secrets = (SOURCE_KEY_ID, SOURCE_SECRET, exported["AWS_ACCESS_KEY_ID"], exported["AWS_SECRET_ACCESS_KEY"],
+               exported["AWS_SESSION_TOKEN"])
+    assert [name for name, value in after.items() if any(secret in value for secret in secrets)] == []
+    assert [name for name, value in exported.items() if SOURCE_SECRET in value or SOURCE_KEY_ID in value] == []
+
+
+@pytest.mark.parametrize("argv, fmt", SHELLS)
+def test_unset_after_switching_roles_gives_back_the_shell_before_the_first_export(argv: List[str], fmt: str,
+                                                                                   tmp_path: Path) -> None:
+    before = shell_before(tmp_path)
+    first = evaluate(argv, output.export_lines(crafted("a")[0], "us-east-1", fmt, before), before, tmp_path)
+    second = evaluate(argv, output.export_lines(crafted("b")[0], "eu-west-3", fmt, first), first, tmp_path)
+    after = evaluate(argv, output.unset_lines(fmt, second), second, tmp_path)
+    base = {name: before[name] for name in ("PATH", "HOME", "LC_ALL")}
+    assert relevant(after, before) == {**base, **LEFT_ALONE, **GIVEN_BACK}
+
+
+@pytest.mark.parametrize("saved", ['{"AWS_ACCESS_KEY_ID":"AKIAPLANTED","PATH":"/evil","AWS_REGION":7}', "not json", "[]"])
+def test_a_record_restores_only_named_settings(saved: str) -> None:
+    lines = output.unset_lines("sh", {output.SAVED_VARIABLE: saved})
+    assert lines == output.unset_lines("sh")
+    assert not [line for line in lines.splitlines() if not line.startswith("unset ")]

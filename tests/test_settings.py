@@ -364,7 +364,7 @@ def test_explain_lists_every_given_setting_with_its_source() -> None:
             "connect-timeout = 5 (from default)",
             "read-timeout = 10 (from default)",
             "format = sh (from default)",
-            "min-ttl = 900 (from default)",
+            "min-ttl = 900, or half the session if less (from default)",
         ]
     )
 

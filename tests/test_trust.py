@@ -329,10 +329,21 @@ def test_parallel_trusts_keep_every_entry(isolated: Path) -> None:
     assert sorted(stored) == sorted(str(isolated / name) for name in names)
 
 
-def test_list_with_no_store_is_empty(isolated: Path) -> None:
+NOTHING_TRUSTED = "no trusted .env files (awsrun --trust-env-file trusts ./.env as it is now)\n"
+
+
+def test_list_with_no_store_says_nothing_is_trusted(isolated: Path) -> None:
     result = run_awsrun(["--list-trusted-env-files"])
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, NOTHING_TRUSTED, "")
     assert not store_file().parent.exists()
+
+
+def test_list_after_forgetting_the_last_file_says_nothing_is_trusted(isolated: Path) -> None:
+    (isolated / ".env").write_text("A=1\n")
+    assert run_awsrun(["--trust-env-file"]).returncode == 0
+    assert run_awsrun(["--forget-env-file"]).returncode == 0
+    result = run_awsrun(["--list-trusted-env-files"])
+    assert (result.returncode, result.stdout, result.stderr) == (0, NOTHING_TRUSTED, "")
 
 
 @pytest.mark.parametrize("argv, says", [
