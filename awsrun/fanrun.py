@@ -125,7 +125,7 @@ class Fanout:
             out = None if files else children.Lines(self.out, prefix, keep_tail=False)
             err = None if files else children.Lines(self.err, prefix, keep_tail=True)
             outcome = children.run_child(self.shared.command, environ, self.stopper, len(self.names) == 1,
-                                         out, err, files)
+                                         out, err, files, self.console.warn)
         except AwsrunError as exc:
             self._say_failure(name, str(exc), files)
             return report.Result(name, role_arn, int(exc.exit_status), time.monotonic() - began, reason=str(exc))

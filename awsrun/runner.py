@@ -166,14 +166,13 @@ def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], en
     from awsrun import environment, refresh
     from awsrun.server import CredentialServer
 
-    refresh.undumpable(console.warn)  # before the child exists: it must not read our memory
     refresher = refresh.Refresher(entry.credentials, renew, console.warn)
     server = CredentialServer(refresher.current).start()
     try:
         env = environment.refresh_environment(child_base, server.url, server.token, entry.region,
                                               config_file, entry.credentials.assumed_role_arn)
         console.say(f"serving renewed credentials to {command[0]} from {server.url}")
-        return refresh.run_child(command, env, refresher)
+        return refresh.run_child(command, env, refresher, console.warn)  # awsrun private first
     finally:
         server.stop()
 
