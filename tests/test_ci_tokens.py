@@ -102,3 +102,22 @@ def test_the_token_files_read_are_the_sources_of_this_run(tmp_path: Path, monkey
     environ = {**os.environ, "AWS_WEB_IDENTITY_TOKEN_FILE": str(files["env"])}
     assert source_tokens(environ, ["deploy", "missing"]) == {"token-of-env", "token-of-chained", "token-of-default"}
     assert source_tokens({**os.environ, "AWS_CONFIG_FILE": str(tmp_path / "nothing")}, [None]) == frozenset()
+
+
+def test_the_gitlab_example_leaves_the_token_in_no_variable(tmp_path: Path) -> None:
+    """The example's script lines, up to awsrun, run in one shell as GitLab runs them."""
+    import subprocess
+
+    example = Path(__file__).parent.parent / "examples" / "gitlab-ci.yml"
+    lines = [line.strip()[2:] for line in example.read_text().splitlines() if line.strip().startswith("- ")]
+    before = [line for line in lines[:next(i for i, line in enumerate(lines) if line.startswith("awsrun"))]
+              if not line.startswith("pip ")]
+    token_file = tmp_path / "oidc-token"
+    script = "\n".join([*before, "env"])
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10, env={
+        "PATH": os.environ["PATH"], **GITLAB, "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file)})
+    assert result.returncode == 0, result.stderr
+    assert [line.split("=", 1)[0] for line in result.stdout.splitlines() if TOKEN in line or OLD_JWT in line] == \
+        ["DEPLOY_ID_TOKEN", "PADDED_TOKEN"]  # only the test's own extra names: awsrun removes those by value
+    assert token_file.read_text() == TOKEN  # exactly, no newline
+    assert token_file.stat().st_mode & 0o077 == 0
