@@ -8,6 +8,7 @@ a new mode cannot forget the guard; a test checks nothing else in awsrun starts 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -23,18 +24,21 @@ _lock = threading.Lock()
 _private: Optional[bool] = None  # None: not asked yet in this process
 
 
-def _undumpable() -> bool:
+def _undumpable() -> Optional[str]:
     """prctl(PR_SET_DUMPABLE, 0), as ssh-agent does: only CAP_SYS_PTRACE may then read this
-    process's memory or /proc/<pid>/environ, and execve gives each child the usual setting back."""
+    process's memory or /proc/<pid>/environ, and execve gives each child the usual setting back.
+    None when done, else why not."""
     if not sys.platform.startswith("linux"):
-        return False
+        return "this needs Linux's prctl(PR_SET_DUMPABLE)"
     import ctypes
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE = 4
+        if libc.prctl(4, 0, 0, 0, 0) == 0:  # PR_SET_DUMPABLE = 4
+            return None
+        return f"prctl: {os.strerror(ctypes.get_errno())}"
     except (OSError, AttributeError):
-        return False
+        return "prctl is not available"
 
 
 def make_private(warn: Callable[[str], None]) -> None:
@@ -43,9 +47,10 @@ def make_private(warn: Callable[[str], None]) -> None:
     with _lock:
         if _private is not None:
             return
-        _private = _undumpable()
-        if not _private:
-            warn("could not make awsrun's process private (prctl(PR_SET_DUMPABLE) is Linux's); "
+        why = _undumpable()
+        _private = why is None
+        if why:
+            warn(f"could not make awsrun's process private ({why}); "
                  "commands of the same user can read its environment and memory while it runs")
 
 
