@@ -15,7 +15,7 @@ import subprocess
 import threading
 from typing import IO, Any, Callable, Deque, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
-from awsrun.errors import CommandNotExecutable, CommandNotFound
+from awsrun import launch
 
 __all__ = ["Sink", "Lines", "Stopper", "Outcome", "run_child", "TAIL_LINES"]
 
@@ -139,20 +139,16 @@ class Outcome(NamedTuple):
 
 
 def run_child(command: Sequence[str], environ: Mapping[str, str], stopper: Stopper, with_stdin: bool,
-              out: Optional[Lines], err: Optional[Lines], files: Optional[Tuple[IO[bytes], IO[bytes]]]) -> Outcome:
-    """Start the command, pump its output as lines (or into ``files``), wait; its outcome."""
+              out: Optional[Lines], err: Optional[Lines], files: Optional[Tuple[IO[bytes], IO[bytes]]],
+              warn: Callable[[str], None]) -> Outcome:
+    """Start the command (awsrun.launch), pump its output as lines (or into ``files``), wait; its outcome."""
 
-    def launch() -> subprocess.Popen:
+    def start() -> subprocess.Popen:
         stdout, stderr = files if files else (subprocess.PIPE, subprocess.PIPE)
-        try:
-            return subprocess.Popen(list(command), env=dict(environ), stdin=None if with_stdin else subprocess.DEVNULL,
-                                    stdout=stdout, stderr=stderr)
-        except FileNotFoundError:
-            raise CommandNotFound(command[0]) from None
-        except OSError as exc:
-            raise CommandNotExecutable(command[0], exc.strerror or "") from None
+        return launch.start(command, environ, warn, stdin=None if with_stdin else subprocess.DEVNULL,
+                            stdout=stdout, stderr=stderr)
 
-    child = stopper.start(launch)
+    child = stopper.start(start)
     if child is None:
         return Outcome(None, None, ())
     try:

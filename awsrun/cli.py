@@ -158,7 +158,8 @@ def main(
     environ = os.environ if environ is None else environ
     console = Console(environ, stdout or sys.stdout, stderr or sys.stderr)
     try:
-        status = _dispatch(argv, environ, console, exec_command or _exec)
+        status = _dispatch(argv, environ, console,
+                           exec_command or (lambda command, env: _exec(command, env, console.warn)))
         console.out.flush()  # a closed pipe shows here, while its error can still be handled
         return status
     except BrokenPipeError:
@@ -230,10 +231,10 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
     raise Terminated()
 
 
-def _exec(command: Sequence[str], environ: Mapping[str, str]) -> NoReturn:
+def _exec(command: Sequence[str], environ: Mapping[str, str], warn: Callable[[str], None]) -> NoReturn:
     from awsrun.execute import exec_command
 
-    exec_command(command, environ)
+    exec_command(command, environ, warn)
 
 
 def _parse(argv: List[str]) -> dict:

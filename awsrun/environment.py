@@ -1,12 +1,14 @@
 """Build the child's environment: copy, remove every other credential source, set the role's.
 
-Pure functions over mappings; the one named list of what is removed lives here.
+Pure functions over mappings; the one named list of what is removed lives here. Every mode
+(exec, --refresh, --each-role, --dry-run's diff) builds through _scrubbed, which removes
+by name and, for the source's web identity token, by value.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping
+from typing import Collection, Dict, Mapping
 
 from awsrun.credentials import Credentials, iso8601
 
@@ -16,6 +18,7 @@ __all__ = [
     "SOURCE_CREDENTIAL_KEYS",
     "FALLBACK_BLOCKS",
     "is_removed",
+    "holds_secret",
     "merge_dotenv",
     "child_environment",
     "ASSUMED_ROLE_VARIABLE",
@@ -62,6 +65,10 @@ REMOVED = frozenset(
         # assume the source role itself, outside any --policy
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
         "ACTIONS_ID_TOKEN_REQUEST_URL",
+        # GitLab's job tokens (JWTs) do the same; id_tokens: of any name are removed by value
+        "CI_JOB_JWT",
+        "CI_JOB_JWT_V1",
+        "CI_JOB_JWT_V2",
     }
 )
 # AWS_BEARER_TOKEN_<SERVICE> are long-lived keys; AWSRUN_* are awsrun's own settings.
@@ -97,14 +104,20 @@ def merge_dotenv(environ: Mapping[str, str], dotenv: Mapping[str, str]) -> Dict[
     return merged
 
 
+def holds_secret(value: str, secrets: Collection[str]) -> bool:
+    """Whether ``value`` is one of ``secrets`` (stripped: a token file's newline changes nothing)."""
+    return bool(secrets) and value.strip() in secrets
+
+
 def _scrubbed(base: Mapping[str, str], region: str, assumed_role_arn: str, block_fallbacks: bool,
-              config_file: str) -> Dict[str, str]:
+              config_file: str, secrets: Collection[str]) -> Dict[str, str]:
     """``base`` without any credential source, with the region and the role named.
 
     ``config_file`` replaces AWS_CONFIG_FILE unless fallbacks are allowed: the neutral copy
-    of awsrun.neutral, or os.devnull.
+    of awsrun.neutral, or os.devnull. A variable holding one of ``secrets`` (the source's web
+    identity tokens, stripped), whatever its name, is removed too.
     """
-    env = {name: value for name, value in base.items() if not is_removed(name)}
+    env = {name: value for name, value in base.items() if not is_removed(name) and not holds_secret(value, secrets)}
     if block_fallbacks:
         env.update(FALLBACK_BLOCKS)
         env["AWS_CONFIG_FILE"] = config_file
@@ -118,12 +131,13 @@ def child_environment(
     region: str,
     block_fallbacks: bool = True,
     config_file: str = os.devnull,
+    secrets: Collection[str] = (),
 ) -> Dict[str, str]:
     """``base`` with every other credential source removed and the role's credentials set.
 
-    The one builder of exec mode's environment; ``config_file`` as for --refresh.
+    The builder of exec mode's and --each-role's environment; ``config_file`` as for --refresh.
     """
-    env = _scrubbed(base, region, credentials.assumed_role_arn, block_fallbacks, config_file)
+    env = _scrubbed(base, region, credentials.assumed_role_arn, block_fallbacks, config_file, secrets)
     env.update(
         {
             "AWS_ACCESS_KEY_ID": credentials.access_key_id,
@@ -143,14 +157,15 @@ def holds_issued_credentials(environ: Mapping[str, str]) -> bool:
 
 
 def refresh_environment(
-    base: Mapping[str, str], url: str, token: str, region: str, config_file: str, assumed_role_arn: str
+    base: Mapping[str, str], url: str, token: str, region: str, config_file: str, assumed_role_arn: str,
+    secrets: Collection[str] = (),
 ) -> Dict[str, str]:
     """``base`` with every credential source removed and awsrun's endpoint as the only one.
 
     The config and credentials files are replaced too: SDKs read them before container
     credentials, so a [default] with credential_process or role_arn would win otherwise.
     """
-    env = _scrubbed(base, region, assumed_role_arn, True, config_file)
+    env = _scrubbed(base, region, assumed_role_arn, True, config_file, secrets)
     env.update(
         {
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": url,

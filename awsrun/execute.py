@@ -33,14 +33,14 @@ def resolve(command: str, environ: Mapping[str, str]) -> str:
     raise CommandNotFound(command)
 
 
-def exec_command(argv: Sequence[str], environ: Mapping[str, str]) -> NoReturn:
+def exec_command(argv: Sequence[str], environ: Mapping[str, str], warn: Callable[[str], None]) -> NoReturn:
     """Replace awsrun with the command: same PID, its exit status, its signals."""
     sys.stdout.flush()
     sys.stderr.flush()
-    if sys.platform == "win32":  # no exec on Windows: run it and pass the status on
-        import subprocess
+    if sys.platform == "win32":  # no exec on Windows: awsrun stays, so the command starts as every child does
+        from awsrun import launch
 
-        sys.exit(subprocess.call(list(argv), env=dict(environ)))
+        sys.exit(launch.start(argv, environ, warn).wait())
     restore = _default_signals()
     try:
         try:

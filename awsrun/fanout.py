@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Seq
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
 from awsrun.files import refuse_unsafe_target
 
-__all__ = ["OPTIONS", "Options", "Shared", "options", "labels", "run", "exec_environment"]
+__all__ = ["OPTIONS", "Options", "Shared", "options", "labels", "run", "exec_environment", "source_tokens"]
 
 # The options that only mean something with --each-role (their names in Settings.sources).
 OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
@@ -111,11 +111,19 @@ def labels(roles: Sequence[Any]) -> List[str]:
 
 
 def exec_environment(base: Mapping[str, str], credentials: Any, region: str, config: Any,
-                     config_file: str) -> Dict[str, str]:
+                     config_file: str, secrets: Any) -> Dict[str, str]:
     """The one place a run's environment is built: exactly what exec mode gives the command."""
     from awsrun import environment
 
-    return environment.child_environment(base, credentials, region, not config.allow_fallbacks, config_file)
+    return environment.child_environment(base, credentials, region, not config.allow_fallbacks, config_file,
+                                         secrets)
+
+
+def source_tokens(shared: Shared, memo_folder: Any = None) -> Any:
+    """The source's web identity tokens, removed from every role's environment by value."""
+    from awsrun.webidentity import source_tokens as tokens
+
+    return tokens(shared.environ, (shared.config.profile, shared.dotenv_credentials.get("AWS_PROFILE")), memo_folder)
 
 
 def run(opts: Options, shared: Shared, console: Any) -> int:
@@ -147,10 +155,11 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
             for hop in hops if index == 0 else hops[-1:]:  # the hops before the last are every role's
                 say(f"{name}: {hop.explain()}")
     if config.dry_run:
+        secrets = source_tokens(shared)
         for name, hops in zip(names, plans):
             text = io.StringIO()
             shared.print_plan(text, hops, prepared.region, shared.environ, shared.child_base, shared.command,
-                              not config.allow_fallbacks, shared.config_file)
+                              not config.allow_fallbacks, shared.config_file, secrets)
             for line in text.getvalue().splitlines():
                 print(f"[{name}] {line}", file=console.out)
         return ExitStatus.OK

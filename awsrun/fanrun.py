@@ -55,6 +55,9 @@ class Fanout:
                      for settings in self.per_role]
         if any(not self._cached(planned) for planned in self.keys):
             self._begin()
+        from awsrun.fanout import source_tokens
+
+        self.secrets = source_tokens(shared, self.store.folder if self.store else None)
         self.stopper = children.Stopper(in_terminal_foreground)
         previous = self.stopper.install(FORWARDED_SIGNALS)
         try:
@@ -120,14 +123,15 @@ class Fanout:
         try:
             entry = self._credentials(index)
             environ = exec_environment(self.shared.child_base, entry.credentials, entry.region, self.config,
-                                       self.shared.config_file)
+                                       self.shared.config_file, self.secrets)
             if self.opts.output_dir:
                 files = self._files(name)
             prefix = f"[{name}] ".encode("utf-8") if self.opts.prefix else b""
             out = None if files else children.Lines(self.out, prefix, keep_tail=False)
             err = None if files else children.Lines(self.err, prefix, keep_tail=True)
             outcome = children.run_child(self.shared.command, environ, self.stopper, len(self.names) == 1,
-                                         out, err, (files[0].stream, files[1].stream) if files else None)
+                                         out, err, (files[0].stream, files[1].stream) if files else None,
+                                         self.console.warn)
             if files:
                 self._commit(files)
         except AwsrunError as exc:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Optional, Sequence
 
 from awsrun.credentials import Credentials
-from awsrun.errors import CommandNotExecutable, CommandNotFound
+from awsrun import launch
 
-__all__ = ["Refresher", "run_child", "undumpable", "FORWARDED_SIGNALS", "in_terminal_foreground"]
+__all__ = ["Refresher", "run_child", "FORWARDED_SIGNALS", "in_terminal_foreground"]
 
 # SDKs renew container credentials from 15 minutes before expiry; serve ones that have
 # comfortably more than that.
@@ -90,26 +89,6 @@ class Refresher:
         return max(0.0, (self.due() - self._clock()).total_seconds())
 
 
-def undumpable(warn: Callable[[str], None]) -> None:
-    """Keep other processes of the user out of this one's memory and /proc/<pid>/environ.
-
-    awsrun holds the source credentials while it serves the command, and the command runs
-    as the same user. Linux's prctl(PR_SET_DUMPABLE, 0), as ssh-agent does, limits both to
-    processes with CAP_SYS_PTRACE; execve gives the command itself the usual setting back.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        failed = libc.prctl(4, 0, 0, 0, 0) != 0  # PR_SET_DUMPABLE = 4
-    except (OSError, AttributeError):
-        failed = True
-    if failed:
-        warn("could not make awsrun's process private (prctl); the command can read its environment")
-
-
 def _forward(child: subprocess.Popen) -> Callable[[int, object], None]:
     """Pass a signal on to the child once.
 
@@ -145,20 +124,16 @@ def _in_terminal_foreground() -> bool:
 in_terminal_foreground = _in_terminal_foreground  # --each-role forwards signals the same way
 
 
-def run_child(command: Sequence[str], environ: Mapping[str, str], refresher: Refresher) -> int:
-    """Start the command, renew credentials while it runs, return its status (128+N if killed by N)."""
+def run_child(command: Sequence[str], environ: Mapping[str, str], refresher: Refresher,
+              warn: Callable[[str], None]) -> int:
+    """Start the command (awsrun.launch), renew credentials while it runs, return its status (128+N if killed by N)."""
     stop = threading.Event()
 
     def renew() -> None:
         while not stop.wait(min(refresher.seconds_to_wait(), 3600.0)):
             refresher.tick()
 
-    try:
-        child = subprocess.Popen(list(command), env=dict(environ))
-    except FileNotFoundError:  # e.g. a #! line naming a missing interpreter, as in exec mode
-        raise CommandNotFound(command[0]) from None
-    except OSError as exc:
-        raise CommandNotExecutable(command[0], exc.strerror or "") from None
+    child = launch.start(command, environ, warn)
     previous = {sig: signal.signal(sig, _forward(child)) for sig in FORWARDED_SIGNALS}
     worker = threading.Thread(target=renew, name="awsrun-refresh", daemon=True)
     worker.start()

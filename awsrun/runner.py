@@ -105,10 +105,15 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
 
     if config.refresh:
         session.check_refreshable()  # refuse now what would need a person later
+    def source_tokens(memo_folder: Any = None) -> Any:  # removed from the command's environment by value
+        from awsrun.webidentity import source_tokens
+
+        return source_tokens(environ, (config.profile, dotenv_credentials.get("AWS_PROFILE")), memo_folder)
+
     if config.dry_run:
         plan = session.plan()
         _print_plan(console.out, plan.hops, plan.region, shown, child_base, command or ["<no command: output mode>"],
-                    not config.allow_fallbacks, command_config(False))
+                    not config.allow_fallbacks, command_config(False), source_tokens())
         return ExitStatus.OK
 
     store = open_cache(environ, console.warn) if config.use_cache else None
@@ -134,9 +139,11 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         return ExitStatus.OK
     if config.refresh:
         session.mfa_start()  # ask now, at the terminal, not later from the renewal thread
-        return _refresh(console, command, child_base, entry, session.renew, command_config(True))
+        return _refresh(console, command, child_base, entry, session.renew, command_config(True),
+                        source_tokens(store.folder if store else None))
     child_env = environment.child_environment(child_base, credentials, entry.region, not config.allow_fallbacks,
-                                              command_config(not config.allow_fallbacks))
+                                              command_config(not config.allow_fallbacks),
+                                              source_tokens(store.folder if store else None))
     if not args["COMMAND"]:
         console.say(f"starting {command[0]} with the role's credentials; exit it to drop them")
     exec_command(command, child_env)
@@ -168,19 +175,18 @@ def _min_ttl(config: Settings, planned: Any, console: Any) -> int:
 
 
 def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], entry: Any,
-             renew: Callable[[], Any], config_file: str) -> int:
+             renew: Callable[[], Any], config_file: str, secrets: Any) -> int:
     """Run the command as a child served by a renewing credential endpoint; its status."""
     from awsrun import environment, refresh
     from awsrun.server import CredentialServer
 
-    refresh.undumpable(console.warn)  # before the child exists: it must not read our memory
     refresher = refresh.Refresher(entry.credentials, renew, console.warn)
     server = CredentialServer(refresher.current).start()
     try:
         env = environment.refresh_environment(child_base, server.url, server.token, entry.region,
-                                              config_file, entry.credentials.assumed_role_arn)
+                                              config_file, entry.credentials.assumed_role_arn, secrets)
         console.say(f"serving renewed credentials to {command[0]} from {server.url}")
-        return refresh.run_child(command, env, refresher)
+        return refresh.run_child(command, env, refresher, console.warn)  # awsrun private first
     finally:
         server.stop()
 
@@ -271,7 +277,7 @@ def _check_partitions(config: Settings, region: str, region_origin: Optional[str
 
 
 def _print_plan(out: TextIO, hops: Sequence[Any], region: str, environ: Mapping[str, str], base: Mapping[str, str],
-                command: List[str], block: bool, config_file: str) -> None:
+                command: List[str], block: bool, config_file: str, secrets: Any = ()) -> None:
     """What --dry-run shows: the calls it would make and the environment diff, no secret.
 
     The diff is against awsrun's own environment, so the variables a .env adds show too.
@@ -291,7 +297,7 @@ def _print_plan(out: TextIO, hops: Sequence[Any], region: str, environ: Mapping[
         line(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}")
     expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
     placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
-    child = environment.child_environment(base, placeholder, region, block, config_file)
+    child = environment.child_environment(base, placeholder, region, block, config_file, secrets)
     for name in sorted(set(environ) - set(child)):
         line(f"remove {name}")
     for name, value in child.items():
