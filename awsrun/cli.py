@@ -136,6 +136,7 @@ from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, T
 
 from awsrun import __version__
 from awsrun.errors import AwsrunError, ExitStatus, Terminated, UsageError
+from awsrun.console import Console
 
 # Modules beyond these are imported where they are first needed: --help, --version and
 # every local check must answer at the cost of starting Python, and a cache hit close to it.
@@ -156,7 +157,7 @@ def main(
     """Run awsrun; the only place that turns an exception into a message and an exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     environ = os.environ if environ is None else environ
-    console = Console(environ, stdout or sys.stdout, stderr or sys.stderr)
+    console = Console(environ, stdout or sys.stdout, stderr or sys.stderr, PROG)
     try:
         status = _dispatch(argv, environ, console,
                            exec_command or (lambda command, env: _exec(command, env, console.warn)))
@@ -185,18 +186,19 @@ def _dispatch(argv: List[str], environ: Mapping[str, str], console: Console,
     args = _parse(argv)
     console.debug = console.debug or args["--debug"]
     if args["--help"]:
-        print(__doc__.strip(), file=console.out)
+        console.data(__doc__.strip() + "\n")
         return ExitStatus.OK
     if args["--version"]:
-        print(f"{PROG} {__version__}", file=console.out)
+        console.data(f"{PROG} {__version__}\n")
         return ExitStatus.OK
     if args["--completion"]:
         from awsrun import completion
 
         if args["--completion"] == "profiles":
-            console.out.write("".join(f"{name}\n" for name in completion.profile_names(environ)))
+            for name in completion.profile_names(environ):
+                console.line(name)
         else:
-            console.out.write(completion.script(args["--completion"], __doc__))
+            console.data(completion.script(args["--completion"], __doc__))
         return ExitStatus.OK
     from awsrun.runner import run as run_awsrun
 
@@ -266,40 +268,3 @@ def _usage_problem(exc: Any) -> str:
     if len(meant) > 1:  # docopt takes a unique prefix of a long option, and says nothing of others
         return f"option {long} is ambiguous: " + ", ".join(meant)
     return f"unknown option {name}" + closest(name, (n for n in known if n), "--" if long else "-")
-
-
-class Console:
-    """awsrun's voice on stderr, and whether --debug and --quiet are on yet.
-
-    Every line passes through safe_text here, the one choke point: what awsrun says quotes
-    STS, profiles, .env files and file names, and none of them may move the cursor, forge
-    a line or show a URL's password.
-    """
-
-    def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO) -> None:
-        self.out, self.err = out, err
-        # Known for sure only once settings are resolved; until then, the environment's word.
-        self.debug = environ.get("AWSRUN_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
-        self.quiet = False
-
-    def say(self, message: str) -> None:
-        if not self.quiet:
-            from awsrun.text import safe_text  # here, not above: a quiet hit says nothing
-
-            print(f"{PROG}: {safe_text(message)}", file=self.err)
-
-    def warn(self, message: str) -> None:
-        """Warnings show even with --quiet: they say something went differently than asked."""
-        from awsrun.text import safe_text
-
-        print(f"{PROG}: warning: {safe_text(message)}", file=self.err)
-
-    def fail(self, message: str) -> None:
-        from awsrun.text import safe_text
-
-        if self.debug:
-            import traceback
-
-            for line in traceback.format_exc().splitlines():
-                print(safe_text(line), file=self.err)
-        print(f"{PROG}: {safe_text(message)}", file=self.err)

@@ -8,7 +8,6 @@ through the cache, and each command runs as a child with what exec mode would gi
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -157,11 +156,9 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     if config.dry_run:
         secrets = source_tokens(shared)
         for name, hops in zip(names, plans):
-            text = io.StringIO()
-            shared.print_plan(text, hops, prepared.region, shared.environ, shared.child_base, shared.command,
-                              not config.allow_fallbacks, shared.config_file, secrets)
-            for line in text.getvalue().splitlines():
-                print(f"[{name}] {line}", file=console.out)
+            shared.print_plan(lambda line, name=name: console.line(f"[{name}] {line}"), hops, prepared.region,
+                              shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,
+                              shared.config_file, secrets)
         return ExitStatus.OK
     from awsrun.fanrun import Fanout
 

@@ -171,7 +171,9 @@ class Fanout:
     def _say_failure(self, name: str, reason: str, files: Optional[Tuple[NewFile, NewFile]]) -> None:
         """The reason goes to the role's .err file; on the terminal it is said once: by the
         summary's row, or here when --quiet leaves the summary out."""
-        line = f"awsrun: {reason}\n".encode("utf-8")
+        from awsrun.text import safe_text  # the reason may quote STS: inert in files and on the terminal
+
+        line = f"awsrun: {safe_text(reason)}\n".encode("utf-8")
         if self.opts.output_dir:
             try:
                 if files and not files[1].stream.closed:  # the command's stderr, then why awsrun failed

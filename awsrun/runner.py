@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
 
@@ -30,7 +30,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     if any(args.get(name) for name in ("--trust-env-file", "--list-trusted-env-files", "--forget-env-file")):
         from awsrun.trust import run_action
 
-        return run_action(args, environ, console.out)
+        return run_action(args, environ, console.line)
     from awsrun import settings as settings_module
     from awsrun.envfile import read as read_env_files
 
@@ -59,7 +59,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
             raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
         from awsrun import output
 
-        console.out.write(output.unset_lines(config.format, environ))
+        console.data(output.unset_lines(config.format, environ))
         return ExitStatus.OK
     if not config.roles and not config.profile and not fan_out:
         from awsrun import cli
@@ -112,7 +112,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
 
     if config.dry_run:
         plan = session.plan()
-        _print_plan(console.out, plan.hops, plan.region, shown, child_base, command or ["<no command: output mode>"],
+        _print_plan(console.line, plan.hops, plan.region, shown, child_base, command or ["<no command: output mode>"],
                     not config.allow_fallbacks, command_config(False), source_tokens())
         return ExitStatus.OK
 
@@ -130,12 +130,12 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         from awsrun import output
     if config.mode == "export":
         try:
-            console.out.write(output.export_lines(credentials, entry.region, config.format, environ))
+            console.data(output.export_lines(credentials, entry.region, config.format, environ))
         except ValueError as exc:
             raise ConfigError(f"cannot write --format {config.format}: {exc}") from None
         return ExitStatus.OK
     if config.mode == "credential-process":
-        console.out.write(output.credential_process(credentials))
+        console.data(output.credential_process(credentials))
         return ExitStatus.OK
     if config.refresh:
         session.mfa_start()  # ask now, at the terminal, not later from the renewal thread
@@ -276,9 +276,10 @@ def _check_partitions(config: Settings, region: str, region_origin: Optional[str
         check_partition(role, region, region_origin)
 
 
-def _print_plan(out: TextIO, hops: Sequence[Any], region: str, environ: Mapping[str, str], base: Mapping[str, str],
-                command: List[str], block: bool, config_file: str, secrets: Any = ()) -> None:
-    """What --dry-run shows: the calls it would make and the environment diff, no secret.
+def _print_plan(line: Callable[[str], None], hops: Sequence[Any], region: str, environ: Mapping[str, str],
+                base: Mapping[str, str], command: List[str], block: bool, config_file: str, secrets: Any = ()) -> None:
+    """What --dry-run shows, one ``line`` at a time (the console makes each inert): the calls
+    it would make and the environment diff, no secret.
 
     The diff is against awsrun's own environment, so the variables a .env adds show too.
     """
@@ -286,11 +287,6 @@ def _print_plan(out: TextIO, hops: Sequence[Any], region: str, environ: Mapping[
 
     from awsrun import environment
     from awsrun.credentials import Credentials
-    from awsrun.text import safe_text
-
-    def line(text: str) -> None:  # values from .env and profiles: shown inert, one line each
-        print(safe_text(text), file=out)
-
     for hop in hops:
         r = hop.request
         mfa = f" with MFA {r.mfa_serial}" if r.mfa_serial else ""

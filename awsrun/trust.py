@@ -16,7 +16,7 @@ import contextlib
 import json
 import os
 import stat
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from awsrun.errors import ConfigError, ExitStatus, UsageError
 from awsrun.files import write_text, xdg_folder
@@ -224,8 +224,8 @@ def forget_files(environ: Mapping[str, str], paths: Sequence[str]) -> List[Tuple
         return [(path, store.pop(path, None) is not None) for path in map(os.path.abspath, paths)]
 
 
-def run_action(args: Mapping[str, Any], environ: Mapping[str, str], out: Any) -> int:
-    """Trust, list or forget .env files as ``args`` ask; print one line per file on ``out``."""
+def run_action(args: Mapping[str, Any], environ: Mapping[str, str], line: Callable[[str], None]) -> int:
+    """Trust, list or forget .env files as ``args`` ask; say one ``line`` per file (the console makes it inert)."""
     from awsrun.envfile import DEFAULT_PATH
 
     action = next(name for name in ACTIONS if args.get(name))
@@ -238,8 +238,8 @@ def run_action(args: Mapping[str, Any], environ: Mapping[str, str], out: Any) ->
     else:
         lines = [f"forgot {shown(path)}" if was else f"not trusted, nothing to forget: {shown(path)}"
                  for path, was in forget_files(environ, paths)]
-    for line in lines:
-        print(line, file=out)
+    for text in lines:
+        line(text)
     return ExitStatus.OK
 
 

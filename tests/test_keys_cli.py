@@ -424,7 +424,10 @@ def test_an_automatically_chosen_unsafe_backend_is_refused_but_a_named_one_is_us
 
 @pytest.mark.parametrize("argv, message", [
     ([], "no command given (see 'awsrun-keys --help')"),
-    (["frobnicate"], "unknown command 'frobnicate': expected one of add, import, list, rotate, remove, get"),
+    (["frobnicate"], "unknown command; the commands are: add, import, list, rotate, remove, get"),
+    # a secret pasted where the command goes is not echoed, not even in part
+    (["wJalrXUtnFEMI/K7MDENG/bPxRfiCYSOURCESECRET"], "unknown command; the commands are: add, import, list"),
+    (["AKIAIOSFODNN7EXAMPLE", "x"], "unknown command; the commands are: add, import, list"),
     (["add", "work", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSOURCESECRET"], "wrong arguments for 'add'"),
     (["get", "../etc"], "invalid name '../etc'"),
     (["rotate", "work", "--older-than", "soon"], "invalid --older-than 'soon'"),
@@ -432,7 +435,8 @@ def test_an_automatically_chosen_unsafe_backend_is_refused_but_a_named_one_is_us
 def test_usage_errors(isolated: Path, argv: List[str], message: str) -> None:
     result = Harness()(*argv)
     assert result.status == 125 and message in result.err and result.err.count("\n") == 1
-    assert "SOURCESECRET" not in result.err and "IOSFODNN" not in result.err
+    assert "SOURCESECRET" not in result.err and "IOSFODNN" not in result.err and "wJalrX" not in result.err
+    assert "frobnicate" not in result.err
 
 
 def test_a_missing_aws_profile_is_one_line(keys: Harness, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,6 +47,7 @@ from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, T
 
 from awsrun import __version__
 from awsrun.credentials import mask
+from awsrun.console import Console
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue
 from awsrun.keys.keyinput import KeysUsageError, check_keys, read_keys_from
 
@@ -72,37 +73,28 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     """Run awsrun-keys; the one place that turns an exception into a message and an exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     environ = os.environ if environ is None else environ
-    out, err = stdout or sys.stdout, stderr or sys.stderr
+    console = Console({}, stdout or sys.stdout, stderr or sys.stderr, PROG)
     deps = deps or Deps()
-    debug = "--debug" in argv
+    console.debug = "--debug" in argv
     try:
         args = _parse(argv)
         if args["--help"]:
-            print(__doc__.strip(), file=out)
+            console.data(__doc__.strip() + "\n")
             return ExitStatus.OK
         if args["--version"]:
-            print(f"{PROG} {__version__}", file=out)
+            console.data(f"{PROG} {__version__}\n")
             return ExitStatus.OK
         command = next(name for name in ("add", "import", "list", "rotate", "remove", "get") if args[name])
-        say: Callable[[str], None] = lambda message: print(f"{PROG}: {message}", file=err)
-        return _COMMANDS[command](args, environ, stdin or sys.stdin, out, say, deps)
+        return _COMMANDS[command](args, environ, stdin or sys.stdin, console, deps)
     except AwsrunError as exc:
-        _fail(err, str(exc), debug)
+        console.fail(str(exc))
         return exc.exit_status
     except KeyboardInterrupt:
-        _fail(err, "interrupted", debug)
+        console.fail("interrupted")
         return ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug or an unforeseen library error: still one line, no secret
-        _fail(err, f"internal error ({exc.__class__.__name__}); run with --debug for details", debug)
+        console.fail(f"internal error ({exc.__class__.__name__}); run with --debug for details")
         return ExitStatus.FAILURE
-
-
-def _fail(err: TextIO, message: str, debug: bool) -> None:
-    if debug:
-        import traceback
-
-        traceback.print_exc(file=err)
-    print(f"{PROG}: {message}", file=err)
 
 
 def run() -> NoReturn:
@@ -130,7 +122,8 @@ def _parse(argv: List[str]) -> dict:
             elif argv[0] in _COMMANDS:
                 message = f"wrong arguments for {argv[0]!r}"
             else:
-                message = f"unknown command {argv[0][:40]!r}: expected one of add, import, list, rotate, remove, get"
+                # Not even a prefix of it: the word may be a secret pasted in the wrong place.
+                message = "unknown command; the commands are: add, import, list, rotate, remove, get"
         raise KeysUsageError(message) from None
 
 
@@ -150,15 +143,15 @@ def _store(deps: Deps, environ: Mapping[str, str]) -> Any:
 
 # --- commands ---------------------------------------------------------------------------------
 
-def _get(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say: Any, deps: Deps) -> int:
+def _get(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
     from awsrun.keysource import read_keys
 
     keys = read_keys(_name(args["NAME"]), deps.backend, environ)
-    out.write(json.dumps({"Version": 1, "AccessKeyId": keys["AWS_ACCESS_KEY_ID"], "SecretAccessKey": keys["AWS_SECRET_ACCESS_KEY"]}) + "\n")
+    console.data(json.dumps({"Version": 1, "AccessKeyId": keys["AWS_ACCESS_KEY_ID"], "SecretAccessKey": keys["AWS_SECRET_ACCESS_KEY"]}) + "\n")
     return ExitStatus.OK
 
 
-def _add(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say: Any, deps: Deps) -> int:
+def _add(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
     from awsrun.keys import profiles
 
     name = _name(args["NAME"])
@@ -170,12 +163,12 @@ def _add(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say
     key_id, secret = read_keys_from(stdin if args["--stdin"] else None, deps.ask)
     arn, created = _verify(deps, environ, key_id, secret)
     _store_and_write(store, name, key_id, secret, created, edits)
-    say(f"stored {mask(key_id)} of {arn} in the keyring ({store.name}) as {name}; "
+    console.say(f"stored {mask(key_id)} of {arn} in the keyring ({store.name}) as {name}; "
         f"[profile {name}] in {files.config_path} uses it")
     return ExitStatus.OK
 
 
-def _import(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say: Any, deps: Deps) -> int:
+def _import(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
     from awsrun.keys import profiles
 
     name = _name(args["PROFILE"])
@@ -187,7 +180,7 @@ def _import(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, 
         raise ConfigError(f"{name} is already in the keyring; remove it first ('awsrun-keys remove {name}')")
     arn, created = _verify(deps, environ, key_id, secret)
     _store_and_write(store, name, key_id, secret, created, edits)
-    say(f"moved {mask(key_id)} of {arn} from {where} into the keyring ({store.name}) as {name}; "
+    console.say(f"moved {mask(key_id)} of {arn} from {where} into the keyring ({store.name}) as {name}; "
         f"no plaintext copy is kept. Old copies of {where} (backups, repositories) still hold it: "
         f"run 'awsrun-keys rotate {name}' to make them useless")
     return ExitStatus.OK
@@ -206,14 +199,14 @@ def _store_and_write(store: Any, name: str, key_id: str, secret: str, created: f
         raise
 
 
-def _list(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say: Any, deps: Deps) -> int:
+def _list(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
     from awsrun.keys import profiles
     from awsrun.keys.rotate import age
 
     store = _store(deps, environ)
     users = profiles.users(profiles.Files.load(environ))
     items = [(name, store.get(name)) for name in store.names()]  # all read before anything is said
-    print(f"keyring: {store.name}", file=out)
+    console.line(f"keyring: {store.name}")
     rows = [("NAME", "KEY", "AGE", "PROFILES")]
     now = deps.clock()
     for name, item in items:
@@ -223,11 +216,11 @@ def _list(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, sa
         rows.append((name, mask(item.key_id), age(now - item.created), ", ".join(users.get(name, [])) + note or "-"))
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3], file=out)
+        console.line("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
     return ExitStatus.OK
 
 
-def _rotate(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say: Any, deps: Deps) -> int:
+def _rotate(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
     from awsrun.keys.rotate import parse_age, rotate
 
     name = _name(args["NAME"])
@@ -237,12 +230,13 @@ def _rotate(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, 
         if older_than is None:
             raise InvalidValue("--older-than", args["--older-than"], "use a number and m, h, d or w, e.g. 90d")
     store = _store(deps, environ)
-    outcome = rotate(name, store, _aws(deps, environ), older_than=older_than, now=deps.clock(), sleep=deps.sleep, say=say)
-    say(outcome.message)
+    outcome = rotate(name, store, _aws(deps, environ), older_than=older_than, now=deps.clock(), sleep=deps.sleep,
+                     say=console.say)
+    console.say(outcome.message)
     return ExitStatus.OK
 
 
-def _remove(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, say: Any, deps: Deps) -> int:
+def _remove(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
     from awsrun.keys import iniedit, profiles
 
     name = _name(args["NAME"])
@@ -256,7 +250,7 @@ def _remove(args: dict, environ: Mapping[str, str], stdin: TextIO, out: TextIO, 
     store.delete(name)
     where = f"; removed credential_process from profile {', '.join(users)}" if users else ""
     key = f" {mask(item.key_id)}" if item else ""
-    say(f"removed {name}{key} from the keyring{where}. The key is still active in IAM: delete it there if it is no longer needed")
+    console.say(f"removed {name}{key} from the keyring{where}. The key is still active in IAM: delete it there if it is no longer needed")
     return ExitStatus.OK
 
 
