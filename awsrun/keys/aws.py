@@ -80,32 +80,45 @@ class Aws:
     def identity(self, key_id: str, secret: str) -> str:
         """The ARN GetCallerIdentity reports for the key; KeyRejected when STS refuses it."""
         client = self._client("sts", key_id, secret)
-        return str(self._call("STS GetCallerIdentity", key_id, lambda: client.get_caller_identity())["Arn"])
+        answer = self._call("STS GetCallerIdentity", client, key_id, lambda: client.get_caller_identity())
+        return _field("STS GetCallerIdentity", client, answer, "Arn")
 
     def list_keys(self, key_id: str, secret: str, user: str) -> List[AccessKey]:
         client = self._client("iam", key_id, secret)
-        found = self._call("IAM ListAccessKeys", key_id, lambda: client.list_access_keys(UserName=user))
-        return [AccessKey(item["AccessKeyId"], item.get("Status", ""), _epoch(item.get("CreateDate"))) for item in found.get("AccessKeyMetadata", [])]
+        found = self._call("IAM ListAccessKeys", client, key_id, lambda: client.list_access_keys(UserName=user))
+        items = found.get("AccessKeyMetadata", []) if isinstance(found, dict) else None
+        if not isinstance(items, list):
+            raise _unreadable("IAM ListAccessKeys", client, "AccessKeyMetadata")
+        return [AccessKey(_field("IAM ListAccessKeys", client, item, "AccessKeyId"), str(item.get("Status", "")),
+                          _epoch(item.get("CreateDate"))) for item in items]
 
     def create_key(self, key_id: str, secret: str, user: str) -> "tuple[str, str, float]":
         """A new access key for ``user``: (key id, secret, created)."""
         client = self._client("iam", key_id, secret)
-        made = self._call("IAM CreateAccessKey", key_id, lambda: client.create_access_key(UserName=user))["AccessKey"]
-        return str(made["AccessKeyId"]), str(made["SecretAccessKey"]), _epoch(made.get("CreateDate"))
+        what = "IAM CreateAccessKey"
+        made = self._call(what, client, key_id, lambda: client.create_access_key(UserName=user))
+        made = made.get("AccessKey") if isinstance(made, dict) else None
+        if not isinstance(made, dict):
+            raise _unreadable(what, client, "AccessKey")
+        new_id = _field(what, client, made, "AccessKeyId")
+        # Without its secret the new key is useless; say its id, so that it can be deleted in IAM.
+        new_secret = _field(what, client, made, "SecretAccessKey", f"; delete the new key {mask(new_id)} in IAM")
+        return new_id, new_secret, _epoch(made.get("CreateDate"))
 
     def delete_key(self, key_id: str, secret: str, user: str, old_key_id: str) -> bool:
         """Delete ``old_key_id``; False when IAM no longer has it."""
         client = self._client("iam", key_id, secret)
         try:
-            self._call("IAM DeleteAccessKey", key_id, lambda: client.delete_access_key(UserName=user, AccessKeyId=old_key_id))
+            self._call("IAM DeleteAccessKey", client, key_id, lambda: client.delete_access_key(UserName=user, AccessKeyId=old_key_id))
         except AwsKeyError as exc:
             if exc.fields.get("code") == "NoSuchEntity":
                 return False
             raise
         return True
 
-    def _call(self, what: str, key_id: str, call: Any) -> Any:
+    def _call(self, what: str, client: Any, key_id: str, call: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         try:
             return call()
@@ -116,9 +129,26 @@ class Aws:
             if code in _BAD_KEYS:
                 raise KeyRejected(f"{what} rejected the key {mask(key_id)} ({code})", code=code) from None
             raise AwsKeyError(f"{what} failed with the key {mask(key_id)} ({code}: {message})", code=code) from None
+        except ResponseParserError:
+            # Its text quotes the raw body, which may hold a new secret: never show it.
+            raise _unreadable(what, client) from None
         except BotoCoreError as exc:
             text = _KEY_ID.sub(lambda found: mask(found.group(0)), " ".join(str(exc).split()))
             raise AwsKeyError(f"{what} failed: {text}", code="") from None
+
+
+def _unreadable(what: str, client: Any, missing: str = "", then: str = "") -> AwsKeyError:
+    endpoint = getattr(getattr(client, "meta", None), "endpoint_url", "?")
+    why = f" (no {missing})" if missing else ""
+    return AwsKeyError(f"{what} at {endpoint} sent an answer awsrun-keys cannot read{why}{then}", code="")
+
+
+def _field(what: str, client: Any, answer: Any, name: str, then: str = "") -> str:
+    """``answer[name]`` as a non-empty string, or one line naming the service and the missing field."""
+    value = answer.get(name) if isinstance(answer, dict) else None
+    if not isinstance(value, str) or not value:
+        raise _unreadable(what, client, name, then)
+    return value
 
 
 def _epoch(moment: Any) -> float:
