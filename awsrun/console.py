@@ -41,11 +41,17 @@ class Console:
         from awsrun.text import safe_text
 
         if self.debug:
-            import traceback
-
-            for line in traceback.format_exc().splitlines():
-                print(safe_text(line), file=self.err)
+            self.traceback()
         print(f"{self.prog}: {safe_text(message)}", file=self.err)
+
+    def traceback(self) -> None:
+        """The traceback of the exception being handled, each line inert (it quotes what failed)."""
+        import traceback
+
+        from awsrun.text import safe_text
+
+        for line in traceback.format_exc().splitlines():
+            print(safe_text(line), file=self.err)
 
     def line(self, text: str) -> None:
         """One line of output on stdout (a listing, a plan), made inert."""

@@ -192,9 +192,7 @@ class Fanout:
         except Exception as exc:  # a bug in a worker: that role failed, the others carry on
             reason = f"internal error ({exc.__class__.__name__}); run with --debug for details"
             if self.console.debug:
-                import traceback
-
-                traceback.print_exception(exc, file=self.console.err)
+                self.console.traceback()
             return report.Result(self.names[index], self.plans[index][-1].request.role_arn, 125, 0.0, reason=reason)
 
     def _finish(self, results: List[report.Result], wall: float) -> int:
