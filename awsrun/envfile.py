@@ -6,7 +6,6 @@ A ./.env that awsrun finds by itself is read only once the user trusted it (awsr
 from __future__ import annotations
 
 import os
-import stat
 from types import MappingProxyType
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
@@ -15,6 +14,8 @@ from awsrun.errors import ConfigError
 __all__ = ["EnvFiles", "read", "read_bytes"]
 
 DEFAULT_PATH = ".env"
+# A .env file holds a few settings: 1 MiB is far more, and /dev/zero cannot fill memory.
+MAX_ENV_FILE_BYTES = 1 << 20
 
 
 class EnvFiles(NamedTuple):
@@ -66,19 +67,20 @@ def _ignore(message: str) -> None:
 
 
 def read_bytes(path: str) -> bytes:
-    """The file's bytes, read once: what is hashed for trust is exactly what is parsed."""
-    if not os.path.exists(path):
-        raise ConfigError(f"cannot read env file {path!r}: no such file")
-    if not os.path.isfile(path):  # checked first: opening a FIFO would block
-        raise ConfigError(f"cannot read env file {path!r}: not a regular file")
+    """The file's bytes, read once: what is hashed for trust is exactly what is parsed.
+    Read through the bounded reader: a regular file of at most MAX_ENV_FILE_BYTES."""
+    from awsrun.readfile import NOT_REGULAR, read_bounded, size_text
+
+    def refuse(why: str) -> ConfigError:
+        problem = "not a regular file" if why == NOT_REGULAR else f"larger than {size_text(MAX_ENV_FILE_BYTES)}"
+        return ConfigError(f"cannot read env file {path!r}: {problem}")
+
     try:
-        # O_NONBLOCK: a FIFO swapped in since the check must not hang the open.
-        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as stream:
-            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-                raise ConfigError(f"cannot read env file {path!r}: not a regular file")
-            return stream.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read env file {path!r}: {exc.strerror or exc}") from None
+        return read_bounded(path, MAX_ENV_FILE_BYTES, refuse)
+    except FileNotFoundError:
+        raise ConfigError(f"cannot read env file {path!r}: no such file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(f"cannot read env file {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _parse(path: str, content: bytes) -> Dict[str, str]:

@@ -20,6 +20,8 @@ __all__ = ["OPTIONS", "Options", "Shared", "options", "labels", "run", "exec_env
 OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
 DEFAULT_PARALLEL = 4
 MAX_PARALLEL = 100
+# A roles file is a list of ARNs: 1 MiB holds ~15,000 of them, and /dev/zero cannot fill memory.
+MAX_ROLES_FILE_BYTES = 1 << 20
 
 
 class Options(NamedTuple):
@@ -80,12 +82,21 @@ def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
 
 
 def _read_roles(path: str) -> List[str]:
-    """One role per line; blank lines and # comments are skipped."""
+    """One role per line; blank lines and # comments are skipped. Read through the bounded
+    reader: a regular file of at most MAX_ROLES_FILE_BYTES, refused before a byte is read."""
+    from awsrun.readfile import NOT_REGULAR, read_bounded, size_text
+
+    shown = f"--each-role @{path}"
+
+    def refuse(why: str) -> ConfigError:
+        if why == NOT_REGULAR:
+            return ConfigError(f"{shown}: not a regular file; name a file of one role per line")
+        return ConfigError(f"{shown}: larger than {size_text(MAX_ROLES_FILE_BYTES)}, the most a roles file may hold")
+
     try:
-        with open(path, encoding="utf-8") as stream:
-            lines = stream.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the roles of --each-role @{path}: {getattr(exc, 'strerror', None) or exc}") from None
+        lines = read_bounded(path, MAX_ROLES_FILE_BYTES, refuse).decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(f"cannot read the roles of {shown}: {getattr(exc, 'strerror', None) or exc}") from None
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 

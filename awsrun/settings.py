@@ -224,39 +224,19 @@ def resolve(
 
 
 def _read_text(path: str) -> str:
-    """A --policy file's text; anything but a regular file of at most MAX_POLICY_FILE_BYTES
-    is refused before a byte is read (/dev/zero would never end, a FIFO would hang)."""
-    import os
+    """A --policy file's text, through the bounded reader (readfile.py): anything but a regular
+    file of at most MAX_POLICY_FILE_BYTES is refused before a byte is read."""
+    from awsrun.readfile import NOT_REGULAR, read_bounded
 
     limit = validate.MAX_POLICY_FILE_BYTES
-    _policy_file_check(path, os.stat(path))
-    # O_NONBLOCK: a FIFO swapped in after the stat cannot hang the open; fstat says what opened.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    try:
-        _policy_file_check(path, os.fstat(fd))
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(fd)
-    if size > limit:  # grew after the fstat
-        _policy_file_check(path, None)
-    return b"".join(chunks).decode("utf-8")
 
+    def refuse(why: str) -> InvalidValue:
+        if why == NOT_REGULAR:
+            return InvalidValue("policy", path, "not inline JSON and not a regular file")
+        return InvalidValue("policy", path, f"a file larger than {limit // 1024} KiB cannot be a session policy "
+                            f"(STS takes at most {validate.MAX_POLICY_CHARS} characters without whitespace)")
 
-def _policy_file_check(path: str, info: Any) -> None:
-    import stat
-
-    limit = validate.MAX_POLICY_FILE_BYTES
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        raise InvalidValue("policy", path, "not inline JSON and not a regular file")
-    if info is None or info.st_size > limit:
-        raise InvalidValue("policy", path, f"a file larger than {limit // 1024} KiB cannot be a session policy "
-                           f"(STS takes at most {validate.MAX_POLICY_CHARS} characters without whitespace)")
+    return read_bounded(path, limit, refuse).decode("utf-8")
 
 
 def _mode(raw: Mapping[str, Any]) -> str:
