@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Mapping, Optional
 from awsrun.credentials import Credentials, iso8601
 from awsrun.environment import ASSUMED_KEY_VARIABLE, ASSUMED_ROLE_VARIABLE, REMOVED, REMOVED_PREFIXES
 
-__all__ = ["FORMATS", "SAVED_VARIABLE", "export_lines", "unset_lines", "credential_process", "exported_names"]
+__all__ = ["FORMATS", "SAVED_VARIABLE", "export_lines", "unset_lines", "credential_process", "exported_names", "shell_names"]
 
 # What the shell had before --export, of the settings it replaced (never a secret), as JSON
 # {name: value}; --unset gives them back and removes it.
@@ -82,6 +82,18 @@ def _values(credentials: Credentials, region: str) -> Dict[str, str]:
     return dict(zip(exported_names(), values))
 
 
+def shell_names(names: Iterable[str]) -> List[str]:
+    """The names that are shell variable names ([A-Za-z_][A-Za-z0-9_]*), in order.
+
+    Every name written as shell code passes here: a name from the environment is anyone's
+    text (``AWS_BEARER_TOKEN_X;touch${IFS}/tmp/p;#``), and eval would run it. No shell can
+    hold a variable of another name, so there is nothing else to unset.
+    """
+    import re
+
+    return [name for name in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name, re.ASCII)]
+
+
 def _to_remove(environ: Mapping[str, str], keep: Iterable[str]) -> List[str]:
     """The credential variables exec mode would remove: the named list, and prefixed ones present."""
     keep = set(keep)
@@ -99,8 +111,8 @@ def export_lines(credentials: Credentials, region: str, fmt: str, environ: Mappi
     values = _values(credentials, region)
     if unset_line:  # a format --unset can undo records what it will give back
         values[SAVED_VARIABLE] = json.dumps(_saved(environ, values), sort_keys=True, separators=(",", ":"))
-    lines = [unset_line(name) for name in _to_remove(environ, values)] if unset_line else []
-    lines += [set_line(name, value) for name, value in values.items()]
+    lines = [unset_line(name) for name in shell_names(_to_remove(environ, values))] if unset_line else []
+    lines += [set_line(name, values[name]) for name in shell_names(values)]
     return "\n".join(lines) + "\n"
 
 
@@ -133,8 +145,8 @@ def unset_lines(fmt: str, environ: Optional[Mapping[str, str]] = None) -> str:
         saved = _restorable(json.loads((environ or {}).get(SAVED_VARIABLE, "{}")))
     except ValueError:
         saved = {}
-    lines = [unset_line(name) for name in (*exported_names(), SAVED_VARIABLE)]
-    lines += [set_line(name, saved[name]) for name in RESTORED if name in saved]
+    lines = [unset_line(name) for name in shell_names((*exported_names(), SAVED_VARIABLE))]
+    lines += [set_line(name, saved[name]) for name in shell_names(RESTORED) if name in saved]
     return "\n".join(lines) + "\n"
 
 
