@@ -82,6 +82,10 @@ class Lines:
             return
         if self.tail is not None:
             self.tail.extend(lines)
+        if self._prefix:  # after a label, no line may move the cursor: it could rewrite another role's label
+            from awsrun.text import child_line
+
+            lines = [child_line(line) for line in lines]
         self._sink.write(b"".join(self._prefix + line + b"\n" for line in lines))
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import re
 
-__all__ = ["safe_text"]
+__all__ = ["safe_text", "child_line"]
 
 # C0 (newline and tab too: a message is one line), DEL, C1, and the characters that
 # reorder or break displayed text: bidi marks, embeddings, overrides and isolates, the
@@ -33,3 +33,32 @@ def safe_text(text: str) -> str:
     import re  # compiled on first use (re caches it): a clean line costs no pattern
 
     return re.sub(CONTROL, _escaped, re.sub(_USERINFO, r"\1***@", text))
+
+
+# In a child's line: C0 but TAB, DEL, C1 (as characters, and as lone bytes that are not UTF-8).
+_CHILD_CONTROL = "[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udc9f]"
+_CHILD_SUSPECT = rb"[\x00-\x08\x0a-\x1f\x7f-\x9f]"  # a cheap first look: C1 bytes are also UTF-8 continuations
+
+
+def _child_escaped(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xdc00 if code >= 0xdc00 else code:02x}"
+
+
+def child_line(line: bytes) -> bytes:
+    """One line of a child's output as shown after its ``[ROLE@ACCOUNT]`` label: the controls
+    that move the cursor or rewrite the screen (C0 but TAB, DEL, C1) shown as escapes, so no
+    role can overwrite another's label; everything else, bidi and invalid UTF-8 included, as is.
+
+    Bidi marks stay: the label is strong left-to-right text ahead of them, so they reorder
+    only the rest of the child's own line, and escaping them would mangle real RTL output.
+    A CR right before the newline (CRLF) is the end of the line, not a control, and is dropped.
+    """
+    import re
+
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if not re.search(_CHILD_SUSPECT, line):
+        return line
+    text = line.decode("utf-8", "surrogateescape")
+    return re.sub(_CHILD_CONTROL, _child_escaped, text).encode("utf-8", "surrogateescape")
