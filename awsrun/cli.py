@@ -72,9 +72,9 @@ Long-running commands:
 
 One command under many roles:
   --each-role ARN               Run COMMAND once per role, as a child, instead of exec;
-                                repeatable; @FILE reads one role per line (a file of
-                                at most 1 MiB). Each is the final hop: after any
-                                --role, from the --profile's source.
+                                repeatable; @FILE reads one role per line (at most
+                                1 MiB). Each is the final hop: after any --role,
+                                from the --profile's source.
   --parallel N                  Run at most N roles at once (1-100). Default: 4.
   --no-prefix                   Do not start each output line with [ROLE@ACCOUNT].
   --output-dir DIR              Write each role's output to DIR/ROLE@ACCOUNT.out and
