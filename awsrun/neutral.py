@@ -29,6 +29,8 @@ CREDENTIAL_KEYS = frozenset({
 # Every SDK setting is spelled so; anything else is dropped rather than risk how it would be re-read.
 _SETTING = re.compile(r"[a-z0-9][a-z0-9_.\-]*\Z")
 _VERSION = b"awsrun neutral config 1\0"  # change when the output for the same input changes
+# An AWS config file of hundreds of profiles is a few hundred KiB; /dev/zero must not fill memory.
+MAX_CONFIG_BYTES = 16 << 20
 
 Section = Dict[str, Union[str, Dict[str, str]]]
 
@@ -152,11 +154,18 @@ def config_file(source: str, folder: str, profile: Optional[str], warn: Callable
     """
     from awsrun.cache import _folder_problem, prune, touch
 
+    from awsrun.readfile import NOT_REGULAR, read_bounded, size_text
+
+    def refuse(why: str) -> Exception:  # not a regular file (a FIFO would hang): botocore skips it too
+        return FileNotFoundError(why) if why == NOT_REGULAR else ValueError(f"larger than {size_text(MAX_CONFIG_BYTES)}")
+
     try:
-        with open(source, "rb") as stream:
-            raw = stream.read()
+        raw = read_bounded(source, MAX_CONFIG_BYTES, refuse)
     except OSError:  # missing or unreadable: botocore reads it as empty
         raw = b""
+    except ValueError as exc:
+        warn(f"the command gets no AWS config file: cannot read {source} ({exc})")
+        return os.devnull
     problem = _folder_problem(folder) if write else None
     if problem:
         warn(f"the command gets no AWS config file: cannot keep its copy in {folder}: {problem}")

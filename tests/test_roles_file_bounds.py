@@ -76,3 +76,15 @@ def test_an_env_file_goes_through_the_same_reader(tmp_path: Path, make, problem:
     assert result.returncode == 125, result.stderr
     (line,) = result.stderr.splitlines()
     assert line == f"awsrun: cannot read env file {path!r}: {problem}", line
+
+
+@pytest.mark.parametrize("make", [lambda tmp_path: "/dev/zero", _fifo], ids=["/dev/zero", "FIFO"])
+def test_an_aws_config_file_that_is_not_a_regular_file_is_skipped_at_once(tmp_path: Path, make) -> None:
+    # botocore skips a config file that is not a regular file; so does the command's neutral copy.
+    path = make(tmp_path)
+    started = time.monotonic()
+    result = run_awsrun(["--dry-run", "-r", "123456789012:ReadOnly", "--", "true"],
+                        env={**SOURCE, "AWS_CONFIG_FILE": path})
+    assert time.monotonic() - started < 15
+    assert result.returncode == 0, result.stderr
+    assert "would assume arn:aws:iam::123456789012:role/ReadOnly" in result.stdout
