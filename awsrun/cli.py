@@ -137,7 +137,7 @@ from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, T
 
 from awsrun import __version__
 from awsrun.errors import AwsrunError, ExitStatus, Terminated, UsageError
-from awsrun.console import Console
+from awsrun.text import Console
 
 # Modules beyond these are imported where they are first needed: --help, --version and
 # every local check must answer at the cost of starting Python, and a cache hit close to it.
@@ -193,7 +193,7 @@ def _dispatch(argv: List[str], environ: Mapping[str, str], console: Console,
         console.data(f"{PROG} {__version__}\n")
         return ExitStatus.OK
     if args["--completion"]:
-        from awsrun import completion
+        from awsrun.config import completion
 
         if args["--completion"] == "profiles":
             for name in completion.profile_names(environ):
@@ -235,7 +235,7 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
 
 
 def _exec(command: Sequence[str], environ: Mapping[str, str], warn: Callable[[str], None]) -> NoReturn:
-    from awsrun.execute import exec_command
+    from awsrun.deliver.execute import exec_command
 
     exec_command(command, environ, warn)
 
@@ -262,7 +262,7 @@ def _usage_problem(exc: Any) -> str:
     known = {name for option in parse_options(__doc__) for name in (option.short, option.longer)}
     if (short or long) in known:
         return f"option {long or short} given more than once"
-    from awsrun.typos import closest
+    from awsrun.config.typos import closest
 
     name = long or short or ""
     meant = sorted(option for option in known if long and option and option.startswith(long))

@@ -1,22 +1,27 @@
-"""The one writer of every file awsrun and awsrun-keys create, and where their folders are.
+"""The one writer of every file awsrun and awsrun-keys create, the one bounded reader of the
+files the user names, and where awsrun's folders are.
 
 A file is written to a temporary file beside its target, created new (O_EXCL, no link
 followed) with its final mode, synced when losing it would matter, and then renamed over the
 target: a reader sees the old file or the new one, never half of one, and a failure leaves
 nothing behind. A target that is a symbolic link or not a regular file is refused, never
 written through or replaced. Cheap to import: the cache-hit path goes through here.
+
+A file the user names (--policy FILE, --each-role @FILE, .env files) is read only if it is a
+regular file of at most a stated size, checked before a byte is read: /dev/zero would never
+end, a FIFO would hang, a directory is no file, a huge file would fill memory.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from typing import IO, Mapping, Optional
+from typing import IO, Callable, Mapping, Optional
 
 from awsrun.errors import ConfigError
 
 __all__ = ["WriteError", "PRIVATE", "PUBLIC", "NewFile", "write_bytes", "write_text", "refuse_unsafe_target",
-           "open_lock", "xdg_folder"]
+           "open_lock", "xdg_folder", "NOT_REGULAR", "TOO_LARGE", "read_bounded", "size_text"]
 
 PRIVATE = 0o600  # credentials, caches, the trust store: the user alone
 PUBLIC = 0o666  # reports and --output-dir files: what any new file gets, less the umask
@@ -186,3 +191,50 @@ def xdg_folder(environ: Mapping[str, str], variable: str, fallback: str) -> str:
     if value and os.path.isabs(value):
         return value
     return os.path.join(environ.get("HOME") or os.path.expanduser("~"), fallback)
+
+
+# The bounded reader.
+
+NOT_REGULAR = "not a regular file"
+TOO_LARGE = "too large"
+
+
+def size_text(limit: int) -> str:
+    """1048576 -> '1 MiB', 65536 -> '64 KiB'."""
+    if limit >= 1 << 20 and limit % (1 << 20) == 0:
+        return f"{limit >> 20} MiB"
+    if limit >= 1 << 10 and limit % (1 << 10) == 0:
+        return f"{limit >> 10} KiB"
+    return f"{limit} bytes"
+
+
+def read_bounded(path: str, limit: int, refuse: Callable[[str], Exception]) -> bytes:
+    """The bytes of the regular file ``path`` if it holds at most ``limit`` of them.
+
+    Otherwise ``refuse(NOT_REGULAR)`` or ``refuse(TOO_LARGE)`` is raised, before reading.
+    A missing or unreadable file raises the OSError the OS gave.
+    """
+    _check(os.stat(path), limit, refuse)
+    # O_NONBLOCK: a FIFO swapped in after the stat cannot hang the open; fstat says what opened.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        _check(os.fstat(fd), limit, refuse)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:  # grew after the fstat
+        raise refuse(TOO_LARGE)
+    return b"".join(chunks)
+
+
+def _check(info: os.stat_result, limit: int, refuse: Callable[[str], Exception]) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise refuse(NOT_REGULAR)
+    if info.st_size > limit:
+        raise refuse(TOO_LARGE)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
 
 if TYPE_CHECKING:
-    from awsrun.envfile import EnvFiles
-    from awsrun.settings import Settings
+    from awsrun.config.envfile import EnvFiles
+    from awsrun.config.settings import Settings
 
 __all__ = ["run"]
 
@@ -28,16 +28,16 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         exec_command: Callable[[Sequence[str], Mapping[str, str]], Any]) -> int:
     """Do what the parsed ``args`` ask; ``console`` says things and knows --debug/--quiet."""
     if any(args.get(name) for name in ("--trust-env-file", "--list-trusted-env-files", "--forget-env-file")):
-        from awsrun.trust import run_action
+        from awsrun.config.trust import run_action
 
         return run_action(args, environ, console.line)
-    from awsrun import settings as settings_module
-    from awsrun.envfile import read as read_env_files
+    from awsrun.config import settings as settings_module
+    from awsrun.config.envfile import read as read_env_files
 
     paths, required = settings_module.env_file_paths(args, environ)
     files = read_env_files(paths, required, environ, console.warn)
     if any(name.startswith("AWSRUN_") for name in (*environ, *files.values)):
-        from awsrun.typos import unknown_variables
+        from awsrun.config.typos import unknown_variables
 
         for warning in unknown_variables(args, environ, files.values, files.origin):
             console.warn(warning)
@@ -49,7 +49,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
             console.say(line)
     fan_out = None
     if any(config.given(name) for name in _FANOUT_OPTIONS):  # --each-role: checked before anything else
-        from awsrun import fanout
+        from awsrun.fanout import plan as fanout
 
         fan_out = fanout.options(settings_module.raw_values(args, environ, files), config, bool(args["COMMAND"]))
     if config.mode != "exec" and args["COMMAND"]:
@@ -57,18 +57,18 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     if config.mode == "unset":
         if config.format == "dotenv":
             raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
-        from awsrun import output
+        from awsrun.deliver import output
 
         console.data(output.unset_lines(config.format, environ))
         return ExitStatus.OK
     if not config.roles and not config.profile and not fan_out:
         from awsrun import cli
-        from awsrun.typos import role_after_command
+        from awsrun.config.typos import role_after_command
 
         raise UsageError("no role given: " + (role_after_command(args["COMMAND"], args["ARG"], cli.__doc__) or
                                               "pass --role ARN, set AWSRUN_ROLE, or name a --profile"))
 
-    from awsrun import environment, execute
+    from awsrun.deliver import environment, execute
 
     child_base = environment.merge_dotenv(environ, files.values)
     command = _command(args, child_base) if config.mode == "exec" else []
@@ -79,7 +79,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         _check_partitions(config, region, region_source)
     issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
     dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
-    from awsrun import loopguard
+    from awsrun.session import loopguard
 
     source_name = loopguard.source_profile(config.profile, environ, dotenv_credentials)
     loopguard.check(source_name, environ)  # before the cache lock a parent awsrun may hold
@@ -92,11 +92,11 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
                                dotenv_credentials, _check_partitions, _print_plan, _mfa_prompt(), config_file)
         return fanout.run(fan_out, shared, console)
 
-    from awsrun.cache import Entry, cached, open_cache
-    from awsrun.cachekey import plan_key
+    from awsrun.session.cache import Entry, cached, open_cache
+    from awsrun.session.cachekey import plan_key
     from awsrun.credentials import iso8601
 
-    from awsrun.rolesession import RoleSession
+    from awsrun.session.rolesession import RoleSession
 
     session = RoleSession(config, dotenv_credentials, issued, region, region_source, console)
 
@@ -106,7 +106,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     if config.refresh:
         session.check_refreshable()  # refuse now what would need a person later
     def source_tokens(memo_folder: Any = None) -> Any:  # removed from the command's environment by value
-        from awsrun.webidentity import source_tokens
+        from awsrun.session.webidentity import source_tokens
 
         return source_tokens(environ, (config.profile, dotenv_credentials.get("AWS_PROFILE")), memo_folder)
 
@@ -127,7 +127,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     origin = "assumed" if session.assumed else "reusing cached session of"
     console.say(f"{origin} {credentials.assumed_role_arn}, expires {iso8601(credentials.expiration)}")
     if config.mode != "exec":
-        from awsrun import output
+        from awsrun.deliver import output
     if config.mode == "export":
         try:
             console.data(output.export_lines(credentials, entry.region, config.format, environ))
@@ -157,8 +157,8 @@ def _command_config(config: Settings, environ: Mapping[str, str], child_base: Ma
     whose [default] holds the settings of the profile awsrun ran as."""
     if not write and config.allow_fallbacks:
         return os.devnull  # not used: the user's own config stays
-    from awsrun import neutral
-    from awsrun.cache import cache_dir
+    from awsrun.deliver import neutral
+    from awsrun.session.cache import cache_dir
 
     profile = (config.profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE")
                or dotenv_credentials.get("AWS_PROFILE"))
@@ -166,7 +166,7 @@ def _command_config(config: Settings, environ: Mapping[str, str], child_base: Ma
 
 
 def _min_ttl(config: Settings, planned: Any, console: Any) -> int:
-    from awsrun.cachekey import min_ttl_in_use
+    from awsrun.session.cachekey import min_ttl_in_use
 
     min_ttl, origin = min_ttl_in_use(config, planned.duration if planned else None)
     if planned and config.verbose:
@@ -177,8 +177,8 @@ def _min_ttl(config: Settings, planned: Any, console: Any) -> int:
 def _refresh(console: Any, command: List[str], child_base: Mapping[str, str], entry: Any,
              renew: Callable[[], Any], config_file: str, secrets: Any) -> int:
     """Run the command as a child served by a renewing credential endpoint; its status."""
-    from awsrun import environment, refresh
-    from awsrun.server import CredentialServer
+    from awsrun.deliver import environment, refresh
+    from awsrun.deliver.server import CredentialServer
 
     refresher = refresh.Refresher(entry.credentials, renew, console.warn)
     server = CredentialServer(refresher.current).start()
@@ -196,7 +196,7 @@ def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles, issued: boo
 
     An awsrun-issued session in the environment does not count as having some.
     """
-    from awsrun import environment
+    from awsrun.deliver import environment
 
     selectors = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if issued else environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",)
     if any(environ.get(key) for key in selectors):
@@ -226,7 +226,7 @@ def _with_aws_profile(config: Settings, environ: Mapping[str, str], files: EnvFi
     """
     if config.profile:
         return config
-    from awsrun import environment
+    from awsrun.deliver import environment
 
     issued = environment.holds_issued_credentials(environ)
     name = next((key for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if environ.get(key)), None)
@@ -256,7 +256,7 @@ def _command(args: Mapping[str, Any], child_base: Mapping[str, str]) -> List[str
 def _region_from(config: Settings, env: Mapping[str, str], environ: Mapping[str, str],
                  dotenv_origin: Mapping[str, str]) -> tuple:
     """The region and where it came from: the flag, the environment or a .env file."""
-    from awsrun.validate import region_partition
+    from awsrun.config.validate import region_partition
 
     if config.region:
         return config.region, config.sources.get("region", "--region")
@@ -270,7 +270,7 @@ def _region_from(config: Settings, env: Mapping[str, str], environ: Mapping[str,
 
 def _check_partitions(config: Settings, region: str, region_origin: Optional[str]) -> None:
     """A full role ARN must be in the region's partition (STS there would not know it)."""
-    from awsrun.hopchecks import check_partition
+    from awsrun.session.hopchecks import check_partition
 
     for role in config.roles:
         check_partition(role, region, region_origin)
@@ -285,7 +285,7 @@ def _print_plan(line: Callable[[str], None], hops: Sequence[Any], region: str, e
     """
     from datetime import datetime, timedelta, timezone
 
-    from awsrun import environment
+    from awsrun.deliver import environment
     from awsrun.credentials import Credentials
     for hop in hops:
         r = hop.request
@@ -305,6 +305,6 @@ def _print_plan(line: Callable[[str], None], hops: Sequence[Any], region: str, e
 
 
 def _mfa_prompt() -> Callable[[str, int], str]:
-    from awsrun.rolesession import mfa_prompt
+    from awsrun.session.rolesession import mfa_prompt
 
     return mfa_prompt

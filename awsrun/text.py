@@ -1,14 +1,20 @@
-"""Text from outside (STS answers, profiles, .env values, file names, botocore's messages)
-made inert before awsrun prints it: one line, no terminal controls, no URL passwords."""
+"""Text from outside made inert, and the one console of awsrun and awsrun-keys that prints it.
+
+Text from outside (STS answers, profiles, .env values, file names, botocore's messages, child
+output labels) goes through safe_text before a terminal sees it: one line, no terminal controls,
+no URL passwords. Every line either command shows passes through Console; the only text written
+raw is text the user asked for as data: the help, the completion script, and the secrets of
+--export, --credential-process and ``awsrun-keys get`` (``Console.data``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping, TextIO
 
 if TYPE_CHECKING:
     import re
 
-__all__ = ["safe_text", "child_line"]
+__all__ = ["Console", "safe_text", "child_line"]
 
 # C0 (newline and tab too: a message is one line), DEL, C1, and the characters that
 # reorder or break displayed text: bidi marks, embeddings, overrides and isolates, the
@@ -62,3 +68,45 @@ def child_line(line: bytes) -> bytes:
         return line
     text = line.decode("utf-8", "surrogateescape")
     return re.sub(_CHILD_CONTROL, _child_escaped, text).encode("utf-8", "surrogateescape")
+
+
+
+class Console:
+    """A command's voice on stderr and its data on stdout, and whether --debug and --quiet are on yet."""
+
+    def __init__(self, environ: Mapping[str, str], out: TextIO, err: TextIO, prog: str = "awsrun") -> None:
+        self.out, self.err, self.prog = out, err, prog
+        # Known for sure only once settings are resolved; until then, the environment's word.
+        self.debug = environ.get("AWSRUN_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+        self.quiet = False
+
+    def say(self, message: str) -> None:
+        """An informational line on stderr (silent with --quiet)."""
+        if not self.quiet:
+            print(f"{self.prog}: {safe_text(message)}", file=self.err)
+
+    def warn(self, message: str) -> None:
+        """Warnings show even with --quiet: they say something went differently than asked."""
+        print(f"{self.prog}: warning: {safe_text(message)}", file=self.err)
+
+    def fail(self, message: str) -> None:
+        """The one line of a failure (after the traceback, with --debug)."""
+        if self.debug:
+            self.traceback()
+        print(f"{self.prog}: {safe_text(message)}", file=self.err)
+
+    def traceback(self) -> None:
+        """The traceback of the exception being handled, each line inert (it quotes what failed)."""
+        import traceback
+
+        for line in traceback.format_exc().splitlines():
+            print(safe_text(line), file=self.err)
+
+    def line(self, text: str) -> None:
+        """One line of output on stdout (a listing, a plan), made inert."""
+        print(safe_text(text), file=self.out)
+
+    def data(self, text: str) -> None:
+        """Text written to stdout exactly as given: awsrun's own help and scripts, or what the
+        user asked for as data (exported credentials). Never text from outside for a terminal."""
+        self.out.write(text)

@@ -131,7 +131,7 @@ def run_awsrun(
 
 def trust_env_file(path: str | Path = ".env") -> None:
     """Trust ``path`` as it is now, as ``awsrun --trust-env-file`` does (in this test's HOME)."""
-    from awsrun.trust import trust_files
+    from awsrun.config.trust import trust_files
 
     trust_files(os.environ, [str(path)])
 

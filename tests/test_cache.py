@@ -3,7 +3,7 @@
 Most tests run awsrun as a real process against tests/fake_sts.py, which records every
 AssumeRole: the number of recorded requests says whether a run was a hit or a miss. Each
 test gets its own cache folder ($XDG_CACHE_HOME in tmp_path). The last tests drive
-awsrun.cache and awsrun.cachekey in-process, with an injected clock.
+awsrun.session.cache and awsrun.session.cachekey in-process, with an injected clock.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, 
 
 import pytest
 
-from awsrun import cachekey
-from awsrun.cache import Cache, Entry, cached, open_cache
-from awsrun.cachekey import cache_key, source_fingerprint
+from awsrun.session import cachekey
+from awsrun.session.cache import Cache, Entry, cached, open_cache
+from awsrun.session.cachekey import cache_key, source_fingerprint
 from awsrun.cli import _parse
 from awsrun.credentials import Credentials
-from awsrun.envfile import EnvFiles
-from awsrun.settings import resolve
+from awsrun.config.envfile import EnvFiles
+from awsrun.config.settings import resolve
 from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun
 from tests.fake_sts import ISSUED_KEY_ID, ISSUED_SECRET, ISSUED_TOKEN, FakeSts, Reply, assume_role_ok, raw, slow
 

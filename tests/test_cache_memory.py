@@ -4,7 +4,7 @@ MFA code serves every role behind the device.
 
 awsrun runs as a real process against tests/fake_sts.py, which records each request (its
 Action, MFA fields and signing key); the number of requests tells hits from misses.
-In-process tests compute keys with awsrun.cachekey as a run does.
+In-process tests compute keys with awsrun.session.cachekey as a run does.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import pytest
 
-from awsrun.cachekey import cache_key
+from awsrun.session.cachekey import cache_key
 from awsrun.cli import _parse
-from awsrun.envfile import EnvFiles
-from awsrun.settings import resolve
+from awsrun.config.envfile import EnvFiles
+from awsrun.config.settings import resolve
 from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun
 from tests.fake_sts import (ISSUED_KEY_ID, MFA_SESSION_KEY_ID, FakeSts, assume_role_ok, get_session_token_ok)
 

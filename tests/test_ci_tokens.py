@@ -10,7 +10,7 @@ from typing import Dict, List
 
 import pytest
 
-from awsrun import environment
+from awsrun.deliver import environment
 from tests.conftest import CHILD, ROLE_ARN, child_report, run_awsrun
 
 OIDC_ROLE = "arn:aws:iam::123456789012:role/gitlab-oidc"
@@ -87,7 +87,7 @@ def test_removal_by_value_compares_stripped_values(value: str, removed: bool) ->
 
 
 def test_the_token_files_read_are_the_sources_of_this_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from awsrun.webidentity import source_tokens
+    from awsrun.session.webidentity import source_tokens
 
     files: Dict[str, Path] = {}
     for name in ("env", "chained", "default", "unrelated"):

@@ -14,7 +14,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import pytest
 
 import awsrun
-from awsrun import cli, execute
+from awsrun import cli
+from awsrun.deliver import execute
 from awsrun.errors import CommandNotExecutable, CommandNotFound, ExitStatus
 from tests.conftest import trust_env_file
 
@@ -438,7 +439,7 @@ def test_resolve_follows_execvpe_on_an_empty_path_entry(isolated: Path) -> None:
 
 def test_resolve_does_not_import_shutil() -> None:
     """Every exec resolves its command: the lookup must not pull in shutil's compression modules."""
-    code = "import sys; from awsrun import execute; execute.resolve('sh', {}); print('shutil' in sys.modules)"
+    code = "import sys; from awsrun.deliver import execute; execute.resolve('sh', {}); print('shutil' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 

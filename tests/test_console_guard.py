@@ -1,4 +1,4 @@
-"""One console: no module of awsrun or awsrun-keys writes to a terminal except through awsrun/console.py.
+"""One console: no module of awsrun or awsrun-keys writes to a terminal except through awsrun/text.py.
 
 The test reads the source (AST) of every module, so a new mode cannot start with its own print().
 """
@@ -16,8 +16,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "awsrun"
 
 # (module, function) -> why it may write itself. Everything else speaks through the Console.
 ALLOWED = {
-    ("children.py", "Sink.write"): "a child's own output, passed on under the output lock (Lines made it inert)",
-    ("fanrun.py", "Fanout._say_failure"): "a role's failure, written into its line stream through safe_text",
+    ("fanout/children.py", "Sink.write"): "a child's own output, passed on under the output lock (Lines made it inert)",
+    ("fanout/run.py", "Fanout._say_failure"): "a role's failure, written into its line stream through safe_text",
 }
 
 
@@ -66,12 +66,12 @@ def bypasses(path: Path) -> List[Tuple[str, int, str]]:
     return found
 
 
-MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "console.py" or p.parent != PACKAGE)
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "text.py" or p.parent != PACKAGE)
 
 
 def test_the_walk_sees_both_commands() -> None:
     names = {str(p.relative_to(PACKAGE)) for p in MODULES}
-    assert {"cli.py", "runner.py", "fanout.py", "output.py", "keys/cli.py", "keys/rotate.py", "keys/aws.py"} <= names
+    assert {"cli.py", "runner.py", "fanout/plan.py", "deliver/output.py", "keys/cli.py", "keys/rotate.py", "keys/aws.py"} <= names
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -79,7 +79,7 @@ def test_no_module_writes_to_a_terminal_past_the_console(path: Path) -> None:
     module = str(path.relative_to(PACKAGE))
     wrong = [f"{module}:{line} {call}() in {where or '<module>'}" for where, line, call in bypasses(path)
              if (module, where) not in ALLOWED]
-    assert not wrong, "use the Console (awsrun/console.py): " + "; ".join(wrong)
+    assert not wrong, "use the Console (awsrun/text.py): " + "; ".join(wrong)
 
 
 def test_the_allowed_exceptions_still_exist() -> None:

@@ -9,8 +9,8 @@ from typing import Dict, List
 
 import pytest
 
-from awsrun import envfile
-from awsrun.envfile import DEFAULT_PATH, EnvFiles
+from awsrun.config import envfile
+from awsrun.config.envfile import DEFAULT_PATH, EnvFiles
 from awsrun.errors import ConfigError, ExitStatus
 from tests.conftest import trust_env_file
 

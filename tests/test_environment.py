@@ -10,7 +10,7 @@ from typing import Dict, Optional
 
 import pytest
 
-from awsrun import environment
+from awsrun.deliver import environment
 from awsrun.credentials import Credentials
 
 CREDENTIALS = Credentials(

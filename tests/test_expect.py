@@ -12,7 +12,7 @@ from typing import Dict, List
 
 import pytest
 
-from awsrun import validate
+from awsrun.config import validate
 from awsrun.errors import InvalidValue
 from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun
 from tests.fake_sts import FakeSts, assume_role_issuing, assume_role_ok

@@ -12,7 +12,7 @@ from typing import Dict, List
 
 import pytest
 
-from awsrun import output
+from awsrun.deliver import output
 from awsrun.credentials import Credentials
 from tests.conftest import ROLE_ARN, run_awsrun
 

@@ -23,7 +23,7 @@ from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 
-from awsrun.settings import DEFAULTS
+from awsrun.config.settings import DEFAULTS
 from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET
 from tests.fake_sts import ISSUED_KEY_ID, ISSUED_SECRET, ISSUED_TOKEN, FakeSts, assume_role_ok, hang, slow
 

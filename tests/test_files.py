@@ -17,7 +17,9 @@ from typing import Dict, List
 
 import pytest
 
-from awsrun import files, neutral
+from awsrun import files
+
+from awsrun.deliver import neutral
 from awsrun.errors import ConfigError
 from awsrun.keys import iniedit, store
 from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun

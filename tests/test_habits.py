@@ -8,7 +8,7 @@ from typing import Dict, List
 
 import pytest
 
-from awsrun import validate
+from awsrun.config import validate
 from awsrun.errors import InvalidValue
 from tests.conftest import ROLE_ARN, run_awsrun, trust_env_file
 
@@ -145,7 +145,7 @@ def test_unknown_awsrun_variable_is_a_warning_naming_the_closest(
 def test_every_variable_awsrun_reads_or_sets_is_known(source_env: Dict[str, str]) -> None:
     import re
 
-    from awsrun import typos
+    from awsrun.config import typos
     from awsrun.cli import __doc__ as usage
     from docopt import parse_options
 

@@ -48,7 +48,7 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=FIXTURES)
 SLOW = settings(max_examples=25, deadline=None, suppress_health_check=FIXTURES,
                 phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
-# --- the rules, restated independently of awsrun/validate.py -----------------------------------
+# --- the rules, restated independently of awsrun/config/validate.py -----------------------------------
 # From the usage text and validate.py's messages: all ASCII, so [A-Za-z0-9_] and never \w or \d.
 
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc")
@@ -159,7 +159,7 @@ def _issued() -> Credentials:
 
 
 class FakeSource:
-    """Stands in for awsrun.source.Source: source credentials that need no botocore and no files."""
+    """Stands in for awsrun.session.source.Source: source credentials that need no botocore and no files."""
 
     def __init__(self, dotenv_credentials: Mapping[str, str], issued_role: Optional[str] = None,
                  profile: Optional[str] = None) -> None:
@@ -188,11 +188,11 @@ class FakeSource:
 def offline(monkeypatch: pytest.MonkeyPatch) -> Offline:
     """Nothing of an in-process run leaves the process; no terminal to ask an MFA code on."""
     recorder = Offline()
-    monkeypatch.setattr("awsrun.source.Source", FakeSource)
-    monkeypatch.setattr("awsrun.sts.assume_role", recorder.assume_role)
-    monkeypatch.setattr("awsrun.chain.assume_role", recorder.assume_role)
-    monkeypatch.setattr("awsrun.sts.get_session_token", recorder.get_session_token)
-    monkeypatch.setattr("awsrun.mfa.has_terminal", lambda: False)
+    monkeypatch.setattr("awsrun.session.source.Source", FakeSource)
+    monkeypatch.setattr("awsrun.session.sts.assume_role", recorder.assume_role)
+    monkeypatch.setattr("awsrun.session.chain.assume_role", recorder.assume_role)
+    monkeypatch.setattr("awsrun.session.sts.get_session_token", recorder.get_session_token)
+    monkeypatch.setattr("awsrun.session.mfa.has_terminal", lambda: False)
     return recorder
 
 

@@ -26,12 +26,12 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional
 import pexpect
 import pytest
 
-from awsrun.cache import Cache, Entry
-from awsrun.cachekey import cache_key
+from awsrun.session.cache import Cache, Entry
+from awsrun.session.cachekey import cache_key
 from awsrun.cli import _parse
 from awsrun.credentials import Credentials
-from awsrun.envfile import EnvFiles
-from awsrun.settings import resolve
+from awsrun.config.envfile import EnvFiles
+from awsrun.config.settings import resolve
 from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET
 from tests.fake_sts import ISSUED_KEY_ID, ISSUED_SECRET, ISSUED_TOKEN, FakeSts, Reply, assume_role_ok, hang
 

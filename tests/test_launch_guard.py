@@ -1,4 +1,4 @@
-"""One way to start a child while awsrun holds secrets (awsrun.launch): every mode that outlives
+"""One way to start a child while awsrun holds secrets (awsrun.deliver.launch): every mode that outlives
 its command makes awsrun private first, and nothing else in awsrun starts a process."""
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ STARTERS |= {("os", name) for name in ("system", "popen", "fork", "forkpty", "po
                                        "spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl", "spawnle",
                                        "spawnlp", "spawnlpe", "startfile")}
 # Replacing awsrun by the command (exec mode) leaves no awsrun behind to read: not a start.
-ALLOWED = {"launch.py": {("subprocess", "Popen")}}
+ALLOWED = {"deliver/launch.py": {("subprocess", "Popen")}}
 
 
 def starters_in(path: Path) -> set:
@@ -109,10 +109,10 @@ def starters_in(path: Path) -> set:
 def test_only_launch_starts_a_process() -> None:
     package = Path(awsrun.__file__).parent
     sources = sorted(package.rglob("*.py"))
-    assert package / "launch.py" in sources and package / "keys" / "cli.py" in sources
+    assert package / "deliver" / "launch.py" in sources and package / "keys" / "cli.py" in sources
     found = {str(path.relative_to(package)): starters_in(path) for path in sources}
     assert {name: calls for name, calls in found.items() if calls and calls != ALLOWED.get(name)} == {}
-    assert found["launch.py"] == ALLOWED["launch.py"]
+    assert found["deliver/launch.py"] == ALLOWED["deliver/launch.py"]
 
 
 def test_the_walk_would_see_a_start(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_the_walk_would_see_a_start(tmp_path: Path) -> None:
 
 
 def test_privacy_is_asked_once_and_a_failure_said_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from awsrun import launch
+    from awsrun.deliver import launch
 
     calls: List[int] = []
     monkeypatch.setattr(launch, "_private", None)

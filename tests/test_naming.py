@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from awsrun import naming, validate
+from awsrun.config import naming, validate
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from awsrun import neutral
+from awsrun.deliver import neutral
 from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun
 
 AWS = os.path.join(os.path.dirname(sys.executable), "aws")
@@ -391,8 +391,8 @@ def _aged(path: Path, seconds: float) -> Path:
 def test_copies_unused_for_a_month_go_when_a_new_one_is_written(tmp_path: Path) -> None:
     """Every config edit makes a new copy; old ones are reused (and touched) while a command may
     hold them, and only those no run used for STALE_AFTER go, with a killed run's temporary files."""
-    from awsrun.cache import STALE_AFTER
-    from awsrun.configfiles import read
+    from awsrun.session.cache import STALE_AFTER
+    from awsrun.config.configfiles import read
 
     folder = tmp_path / "cache"
     folder.mkdir(mode=0o700)

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import pytest
 from dotenv import dotenv_values
 
-from awsrun import environment, output
+from awsrun.deliver import environment, output
 from awsrun.credentials import Credentials
 from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun, needs_aws_cli, trust_env_file
 from tests.fake_sts import ISSUED_SECRET, ISSUED_TOKEN, FakeSts, Reply, assume_role_ok, closed_port_url

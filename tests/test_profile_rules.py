@@ -19,10 +19,10 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from awsrun import profiles
+from awsrun.config import profiles
 from awsrun.errors import ConfigError
-from awsrun.naming import default_session_name
-from awsrun.profiles import ProfileChain, ProfileHop, SourceSpec
+from awsrun.config.naming import default_session_name
+from awsrun.config.profiles import ProfileChain, ProfileHop, SourceSpec
 from tests.conftest import SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, trust_env_file
 from tests.fake_sts import FakeSts, Reply, assume_role_ok, closed_port_url, error
 from tests.test_profiles import (

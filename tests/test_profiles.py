@@ -21,14 +21,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import pytest
 
-from awsrun import chain as chain_module
-from awsrun import cli, profiles
-from awsrun import settings as settings_module
-from awsrun.chain import Hop
-from awsrun.envfile import EnvFiles
+from awsrun.session import chain as chain_module
+from awsrun import cli
+from awsrun.config import profiles
+from awsrun.config import settings as settings_module
+from awsrun.session.chain import Hop
+from awsrun.config.envfile import EnvFiles
 from awsrun.errors import ConfigError, UsageError
-from awsrun.naming import default_session_name
-from awsrun.profiles import ProfileChain, ProfileHop, SourceSpec
+from awsrun.config.naming import default_session_name
+from awsrun.config.profiles import ProfileChain, ProfileHop, SourceSpec
 from tests.conftest import CHILD, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, needs_aws_cli
 from tests.fake_sts import ISSUED_KEY_ID, ISSUED_SECRET, ISSUED_TOKEN, FakeSts, assume_role_ok, closed_port_url, error
 
@@ -940,7 +941,7 @@ def sessions_made(monkeypatch: pytest.MonkeyPatch) -> List[Optional[str]]:
 def test_a_profile_that_is_its_own_source_costs_one_botocore_session(monkeypatch: pytest.MonkeyPatch) -> None:
     """Making a botocore session (its ~120 event handlers) costs more than reading the config:
     a profile with its own keys is read and used through the same one."""
-    from awsrun.source import Source
+    from awsrun.session.source import Source
 
     write_aws()
     made = sessions_made(monkeypatch)
@@ -965,7 +966,7 @@ def test_a_session_already_given_other_credentials_is_not_reused(
 ) -> None:
     """The first session keeps nothing into the profile's: not .env keys, not the removal of
     the environment provider, not another profile."""
-    from awsrun.source import Source
+    from awsrun.session.source import Source
 
     write_aws()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAIOSFODNN7EXAMPLE")

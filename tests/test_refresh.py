@@ -31,8 +31,8 @@ import pexpect
 import pytest
 
 from awsrun.credentials import Credentials
-from awsrun.refresh import RETRY_AFTER, Refresher
-from awsrun.server import PATH, CredentialServer
+from awsrun.deliver.refresh import RETRY_AFTER, Refresher
+from awsrun.deliver.server import PATH, CredentialServer
 from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun, needs_aws_cli, trust_env_file
 from tests.fake_sts import (
     MFA_SESSION_KEY_ID,

@@ -19,9 +19,9 @@ from typing import Dict, Iterator, List, Tuple
 import pexpect
 import pytest
 
-from awsrun import server as server_module
+from awsrun.deliver import server as server_module
 from awsrun.credentials import Credentials
-from awsrun.server import PATH, CredentialServer
+from awsrun.deliver.server import PATH, CredentialServer
 from tests.conftest import ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, run_awsrun
 from tests.test_refresh import SERVED, ask
 
@@ -219,7 +219,7 @@ def test_mfa_on_a_later_role_is_refused_by_a_dry_run_too_and_only_with_refresh(
 
 def test_the_renewal_thread_never_prompts() -> None:
     from awsrun.errors import ConfigError
-    from awsrun.rolesession import _no_prompt
+    from awsrun.session.rolesession import _no_prompt
 
     with pytest.raises(ConfigError, match="asks only before it starts"):
         _no_prompt(SERIAL, 1)

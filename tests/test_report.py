@@ -1,4 +1,4 @@
-"""awsrun.report and the pure parts of --each-role: exit status, summary, JUnit and JSON, labels."""
+"""awsrun.fanout.report and the pure parts of --each-role: exit status, summary, JUnit and JSON, labels."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import List
 
 import pytest
 
-from awsrun import report
-from awsrun.fanout import labels
-from awsrun.report import Result
-from awsrun.validate import role
+from awsrun.fanout import report
+from awsrun.fanout.plan import labels
+from awsrun.fanout.report import Result
+from awsrun.config.validate import role
 
 OK = Result("A@111111111111", "arn:aws:iam::111111111111:role/A", 0, 1.5)
 FAILED = Result("B@222222222222", "arn:aws:iam::222222222222:role/B", 3, 0.25, stderr_tail=("boom",))

@@ -6,9 +6,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
-from awsrun import settings
+from awsrun.config import settings
 from awsrun.cli import _parse
-from awsrun.envfile import DEFAULT_PATH, EnvFiles
+from awsrun.config.envfile import DEFAULT_PATH, EnvFiles
 from awsrun.errors import InvalidValue, UsageError
 
 DOTENV = "/project/.env"

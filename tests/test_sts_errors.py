@@ -1,6 +1,6 @@
 """Every way AssumeRole can fail becomes one StsError line and exit status 125.
 
-In process: botocore's Stubber feeds awsrun.sts.assume_role each error STS documents.
+In process: botocore's Stubber feeds awsrun.session.sts.assume_role each error STS documents.
 Out of process: awsrun runs against tests/fake_sts.py, which scripts what STS answers
 (errors, retries, hangs, broken XML) and records what botocore sent.
 """
@@ -14,8 +14,8 @@ from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 import pytest
 
 from awsrun.errors import ExitStatus, StsError
-from awsrun.source import Source
-from awsrun.sts import AssumeRoleRequest, assume_role
+from awsrun.session.source import Source
+from awsrun.session.sts import AssumeRoleRequest, assume_role
 from tests.conftest import CHILD, ROLE_ARN, SOURCE_KEY_ID, SOURCE_SECRET, child_report, run_awsrun
 from tests.fake_sts import (
     ISSUED_KEY_ID,

@@ -18,8 +18,8 @@ from typing import Dict, List
 
 import pytest
 
-from awsrun import envfile, trust
-from awsrun.envfile import DEFAULT_PATH, EnvFiles
+from awsrun.config import envfile, trust
+from awsrun.config.envfile import DEFAULT_PATH, EnvFiles
 from tests.conftest import CHILD, ROLE_ARN, SOURCE_SECRET, child_report, run_awsrun, trust_env_file
 
 ATTACKER_ROLE = "arn:aws:iam::999999999999:role/Attacker"
@@ -402,10 +402,10 @@ def test_reading_and_trusting_import_no_botocore(isolated: Path) -> None:
     (isolated / ".env").write_text("A=1\n")
     code = (
         "import sys\n"
-        "from awsrun import envfile\n"
+        "from awsrun.config import envfile\n"
         "assert envfile.read(['.env'], False, warn=print).values == {}\n"
         "assert 'hashlib' not in sys.modules  # never trusted: nothing to hash\n"
-        "from awsrun import trust\n"
+        "from awsrun.config import trust\n"
         "trust.trust_files(__import__('os').environ, ['.env'])\n"
         "assert envfile.read(['.env'], False).values == {'A': '1'}\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] in ('botocore', 'boto3')))\n"
@@ -421,7 +421,7 @@ def test_reading_and_trusting_import_no_botocore(isolated: Path) -> None:
 
 
 def test_no_dotenv_costs_no_hashlib(isolated: Path) -> None:
-    code = ("import sys\nfrom awsrun import envfile\n"
+    code = ("import sys\nfrom awsrun.config import envfile\n"
             "assert envfile.read(['.env'], False) == envfile.EnvFiles({}, {})\n"
             "print('hashlib' in sys.modules, 'json' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -9,7 +9,7 @@ from typing import Callable, List, Optional
 
 import pytest
 
-from awsrun import validate
+from awsrun.config import validate
 from awsrun.errors import ExitStatus, InvalidValue
 
 ACCOUNT = "123456789012"

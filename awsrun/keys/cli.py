@@ -47,7 +47,7 @@ from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, T
 
 from awsrun import __version__
 from awsrun.credentials import mask
-from awsrun.console import Console
+from awsrun.text import Console
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue
 from awsrun.keys.keyinput import KeysUsageError, check_keys, read_keys_from
 
@@ -144,7 +144,7 @@ def _store(deps: Deps, environ: Mapping[str, str]) -> Any:
 # --- commands ---------------------------------------------------------------------------------
 
 def _get(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
-    from awsrun.keysource import read_keys
+    from awsrun.keys.keysource import read_keys
 
     keys = read_keys(_name(args["NAME"]), deps.backend, environ)
     console.data(json.dumps({"Version": 1, "AccessKeyId": keys["AWS_ACCESS_KEY_ID"], "SecretAccessKey": keys["AWS_SECRET_ACCESS_KEY"]}) + "\n")
@@ -260,7 +260,7 @@ _COMMANDS = {"add": _add, "import": _import, "list": _list, "rotate": _rotate, "
 # --- helpers ----------------------------------------------------------------------------------
 
 def _name(name: str) -> str:
-    from awsrun.keysource import check_name
+    from awsrun.keys.keysource import check_name
 
     return check_name(name)
 

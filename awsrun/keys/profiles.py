@@ -10,7 +10,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.errors import ConfigError
 from awsrun.keys import iniedit
-from awsrun.keysource import COMMAND, check_name, keyring_name
+from awsrun.keys.keysource import COMMAND, check_name, keyring_name
 
 __all__ = ["check_name", "Files", "plan_add", "plan_import", "plan_remove", "users", "process_line"]
 

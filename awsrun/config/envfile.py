@@ -1,6 +1,6 @@
 """Read .env files with python-dotenv, without interpolation and without touching os.environ.
 
-A ./.env that awsrun finds by itself is read only once the user trusted it (awsrun/trust.py).
+A ./.env that awsrun finds by itself is read only once the user trusted it (awsrun/config/trust.py).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def read(paths: Sequence[str], required: bool, environ: Optional[Mapping[str, st
         if not required:
             if not os.path.isfile(path):
                 continue
-            from awsrun import trust
+            from awsrun.config import trust
 
             if trusted is None:
                 trusted = trust.load(os.environ if environ is None else environ, warn or _ignore)
@@ -69,7 +69,7 @@ def _ignore(message: str) -> None:
 def read_bytes(path: str) -> bytes:
     """The file's bytes, read once: what is hashed for trust is exactly what is parsed.
     Read through the bounded reader: a regular file of at most MAX_ENV_FILE_BYTES."""
-    from awsrun.readfile import NOT_REGULAR, read_bounded, size_text
+    from awsrun.files import NOT_REGULAR, read_bounded, size_text
 
     def refuse(why: str) -> ConfigError:
         problem = "not a regular file" if why == NOT_REGULAR else f"larger than {size_text(MAX_ENV_FILE_BYTES)}"

@@ -10,7 +10,7 @@ import json
 from typing import Dict, Iterable, List, Mapping, Optional
 
 from awsrun.credentials import Credentials, iso8601
-from awsrun.environment import ASSUMED_KEY_VARIABLE, ASSUMED_ROLE_VARIABLE, REMOVED, REMOVED_PREFIXES
+from awsrun.deliver.environment import ASSUMED_KEY_VARIABLE, ASSUMED_ROLE_VARIABLE, REMOVED, REMOVED_PREFIXES
 
 __all__ = ["FORMATS", "SAVED_VARIABLE", "export_lines", "unset_lines", "credential_process", "exported_names", "shell_names"]
 

@@ -1,7 +1,7 @@
 """--refresh: run the command as a child, serving credentials that renew themselves.
 
 awsrun stays the parent: it keeps the source credentials in its own memory, serves the
-current role session on a loopback endpoint (awsrun.server), assumes the role again
+current role session on a loopback endpoint (awsrun.deliver.server), assumes the role again
 before that session gets close to expiry, passes signals on to the child and exits with
 the child's status.
 """
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Optional, Sequence
 
 from awsrun.credentials import Credentials
-from awsrun import launch
+from awsrun.deliver import launch
 
 __all__ = ["Refresher", "run_child", "FORWARDED_SIGNALS", "in_terminal_foreground"]
 
@@ -126,7 +126,7 @@ in_terminal_foreground = _in_terminal_foreground  # --each-role forwards signals
 
 def run_child(command: Sequence[str], environ: Mapping[str, str], refresher: Refresher,
               warn: Callable[[str], None]) -> int:
-    """Start the command (awsrun.launch), renew credentials while it runs, return its status (128+N if killed by N)."""
+    """Start the command (awsrun.deliver.launch), renew credentials while it runs, return its status (128+N if killed by N)."""
     stop = threading.Event()
 
     def renew() -> None:

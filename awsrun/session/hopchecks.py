@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from awsrun import validate
+from awsrun.config import validate
 from awsrun.errors import ConfigError, InvalidValue
-from awsrun.profiles import ProfileHop
-from awsrun.settings import Settings
+from awsrun.config.profiles import ProfileHop
+from awsrun.config.settings import Settings
 
 if TYPE_CHECKING:
-    from awsrun.chain import Hop
+    from awsrun.session.chain import Hop
 
 __all__ = ["check_expect", "check_web_identity", "check_partition"]
 

@@ -95,7 +95,7 @@ def role(value: str) -> RoleRef:
     full = _full(_ROLE_ARN, value)
     match = full or _full(_ROLE_SHORTHAND, value)
     if not match or len(match["path"]) > 511:  # IAM: 512 with the leading /
-        from awsrun.rolecheck import role_problem
+        from awsrun.config.rolecheck import role_problem
 
         raise InvalidValue("role", value, role_problem(value, list(PARTITIONS)) or ROLE_RULE)
     return RoleRef(

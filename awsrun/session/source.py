@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from awsrun import __version__
 from awsrun.credentials import Credentials, mask
 from awsrun.errors import ConfigError, NoSourceCredentials
-from awsrun.webidentity import read_web_identity_token
+from awsrun.session.webidentity import read_web_identity_token
 
 __all__ = ["Source"]
 
@@ -169,7 +169,7 @@ class Source:
         except ProfileNotFound as exc:
             raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
         except BotoCoreError as exc:
-            from awsrun.loopguard import innermost
+            from awsrun.session.loopguard import innermost
 
             loop = innermost(str(exc))  # a credential_process awsrun that found itself
             raise ConfigError(loop or f"could not load the source credentials: {exc}") from None

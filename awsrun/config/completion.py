@@ -246,7 +246,7 @@ def _fish_quote(text: str) -> str:
 def profile_names(environ: Mapping[str, str]) -> List[str]:
     """The profiles of the AWS config and credentials files as botocore reads them, names only;
     files botocore would not read give none."""
-    from awsrun import configfiles
+    from awsrun.config import configfiles
 
     try:
         found = configfiles.read(environ).profiles

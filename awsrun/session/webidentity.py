@@ -48,7 +48,7 @@ def source_tokens(environ: Mapping[str, str], profiles: Iterable[Optional[str]],
     paths: List[str] = [environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") or ""]
     names = [*profiles, environ.get("AWS_DEFAULT_PROFILE"), environ.get("AWS_PROFILE"), "default"]
     try:
-        from awsrun import configfiles
+        from awsrun.config import configfiles
 
         known = configfiles.read(environ, memo_folder).profiles
     except (ValueError, OSError):  # the run itself says what is wrong with the files

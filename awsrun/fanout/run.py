@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from awsrun import children, report
+from awsrun.fanout import children, report
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus
 from awsrun.files import PUBLIC, NewFile, WriteError, write_bytes
 
@@ -37,9 +37,9 @@ class Fanout:
     def run(self) -> int:
         from concurrent.futures import ThreadPoolExecutor
 
-        from awsrun.cache import open_cache
-        from awsrun.cachekey import plan_key
-        from awsrun.refresh import FORWARDED_SIGNALS, in_terminal_foreground
+        from awsrun.session.cache import open_cache
+        from awsrun.session.cachekey import plan_key
+        from awsrun.deliver.refresh import FORWARDED_SIGNALS, in_terminal_foreground
 
         config, shared = self.config, self.shared
         began = time.monotonic()  # the report's suite time: the run's wall time, not the sum of the roles
@@ -55,7 +55,7 @@ class Fanout:
                      for settings in self.per_role]
         if any(not self._cached(planned) for planned in self.keys):
             self._begin()
-        from awsrun.fanout import source_tokens
+        from awsrun.fanout.plan import source_tokens
 
         self.secrets = source_tokens(shared, self.store.folder if self.store else None)
         self.stopper = children.Stopper(in_terminal_foreground)
@@ -69,7 +69,7 @@ class Fanout:
         return self._finish(results, time.monotonic() - began)
 
     def _min_ttl(self, planned: Any) -> int:
-        from awsrun.cachekey import effective_min_ttl
+        from awsrun.session.cachekey import effective_min_ttl
 
         return effective_min_ttl(self.config, planned.duration if planned else None)
 
@@ -79,7 +79,7 @@ class Fanout:
 
     def _begin(self) -> None:
         """Before any thread: assume the hops all roles share, or get an MFA session, asking once."""
-        from awsrun import chain
+        from awsrun.session import chain
 
         config, source, region = self.config, self.prepared.source, self.prepared.region
         timeouts = (config.connect_timeout, config.read_timeout)
@@ -96,8 +96,8 @@ class Fanout:
             self.tails = [chain.without_mfa(hops) for hops in self.plans]
 
     def _credentials(self, index: int) -> Any:
-        from awsrun import chain
-        from awsrun.cache import Entry, cached
+        from awsrun.session import chain
+        from awsrun.session.cache import Entry, cached
 
         config, region = self.config, self.prepared.region
 
@@ -113,7 +113,7 @@ class Fanout:
 
     def _one(self, index: int) -> report.Result:
         """One role: its session, then its command; never raises for awsrun's own failures."""
-        from awsrun.fanout import exec_environment
+        from awsrun.fanout.plan import exec_environment
 
         name, role_arn = self.names[index], self.plans[index][-1].request.role_arn
         began = time.monotonic()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 from awsrun.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
-    from awsrun.settings import Settings
+    from awsrun.config.settings import Settings
 
 __all__ = ["RoleSession", "mfa_prompt", "MFA_SESSION_MIN_TTL"]
 
@@ -37,7 +37,7 @@ class RoleSession:
 
     def plan(self) -> Any:
         if self._plan is None:
-            from awsrun import chain
+            from awsrun.session import chain
 
             say = self.console.say if self.config.verbose else None
             self._plan = chain.prepare(self.config, *self._prepare_args, say, mfa_ready=self._cached_mfa() is not None)
@@ -66,14 +66,14 @@ class RoleSession:
         serial = plan.hops[0].request.mfa_serial
         if not serial or self._mfa_session is not None:
             return self._mfa_session
-        from awsrun.chain import mfa_session
+        from awsrun.session.chain import mfa_session
 
         def new() -> Any:
             return mfa_session(plan.source, serial, plan.region, _timeouts(config),
                                config.mfa_code, mfa_prompt, self.console.warn)
 
         if self.cache is not None and self.cache[1].mfa_serial == serial:
-            from awsrun.cache import Entry, cached
+            from awsrun.session.cache import Entry, cached
 
             store, planned = self.cache
             self._mfa_session = self._cached_mfa()
@@ -102,7 +102,7 @@ class RoleSession:
             )
 
     def assume(self, ask_code: Optional[Callable[[str, int], str]] = None) -> Any:
-        from awsrun.chain import assume_all, without_mfa
+        from awsrun.session.chain import assume_all, without_mfa
 
         plan, config = self.plan(), self.config
         start = self.mfa_start()
@@ -126,6 +126,6 @@ def _timeouts(config: Settings) -> tuple:
 
 
 def mfa_prompt(serial: str, attempt: int) -> str:
-    from awsrun.mfa import prompt
+    from awsrun.session.mfa import prompt
 
     return prompt(serial, attempt)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from awsrun import hopchecks, validate
+from awsrun.session import hopchecks
+
+from awsrun.config import validate
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, InvalidValue, StsError, UsageError
-from awsrun.profiles import ProfileChain, ProfileHop
-from awsrun.settings import Settings
-from awsrun.sts import AssumeRoleRequest, assume_role
+from awsrun.config.profiles import ProfileChain, ProfileHop
+from awsrun.config.settings import Settings
+from awsrun.session.sts import AssumeRoleRequest, assume_role
 
 __all__ = ["Hop", "Prepared", "prepare", "plan", "assume_all", "mfa_session", "without_mfa", "MFA_ATTEMPTS"]
 
@@ -172,8 +174,9 @@ def prepare(
     environment: it is not a source. ``say`` is given when --verbose is on. ``mfa_ready``:
     a cached MFA session spares the first hop its code, so no terminal is needed.
     """
-    from awsrun import mfa, profiles
-    from awsrun.source import Source
+    from awsrun.session import mfa
+    from awsrun.config import profiles
+    from awsrun.session.source import Source
 
     source = Source(dotenv_credentials, ignore_environment_keys, settings.profile)
     chain = None
@@ -182,13 +185,13 @@ def prepare(
         try:
             chain = profiles.resolve(known, settings.profile)
         except profiles.ProfileNotFound as exc:  # say the files botocore read, and who named the profile
-            from awsrun.configfiles import files_read
+            from awsrun.config.configfiles import files_read
 
             raise exc.told(files_read(os.environ), settings.sources.get("profile")) from None
         spec = chain.source
         keys = profiles.own_keys(known[spec.profile]) if spec.own_keys and spec.profile else None
         if keys is None and spec.profile and not spec.credential_source and spec.profile in known:
-            from awsrun.keysource import profile_keys
+            from awsrun.keys.keysource import profile_keys
 
             # credential_process = awsrun-keys get NAME: the same key, without a second Python.
             keys = profile_keys(known[spec.profile], os.environ)
@@ -268,7 +271,7 @@ def mfa_session(
 ) -> Credentials:
     """An MFA-authenticated session of the source (GetSessionToken), to assume from later
     without asking for another code: --refresh re-walks the chain many times per run."""
-    from awsrun.sts import get_session_token
+    from awsrun.session.sts import get_session_token
 
     client = source.client(region, *timeouts)
     return _with_code(serial, mfa_code, ask_code, warn, lambda code: get_session_token(client, serial, code))

@@ -51,7 +51,7 @@ class Shared(NamedTuple):
 
 def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
     """Check the fan-out options and their company; every role is checked here, before anything runs."""
-    from awsrun import validate
+    from awsrun.config import validate
 
     if not raw["each-role"]:
         given = next(name for name in OPTIONS if config.given(name))
@@ -84,7 +84,7 @@ def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
 def _read_roles(path: str) -> List[str]:
     """One role per line; blank lines and # comments are skipped. Read through the bounded
     reader: a regular file of at most MAX_ROLES_FILE_BYTES, refused before a byte is read."""
-    from awsrun.readfile import NOT_REGULAR, read_bounded, size_text
+    from awsrun.files import NOT_REGULAR, read_bounded, size_text
 
     shown = f"--each-role @{path}"
 
@@ -123,7 +123,7 @@ def labels(roles: Sequence[Any]) -> List[str]:
 def exec_environment(base: Mapping[str, str], credentials: Any, region: str, config: Any,
                      config_file: str, secrets: Any) -> Dict[str, str]:
     """The one place a run's environment is built: exactly what exec mode gives the command."""
-    from awsrun import environment
+    from awsrun.deliver import environment
 
     return environment.child_environment(base, credentials, region, not config.allow_fallbacks, config_file,
                                          secrets)
@@ -131,14 +131,15 @@ def exec_environment(base: Mapping[str, str], credentials: Any, region: str, con
 
 def source_tokens(shared: Shared, memo_folder: Any = None) -> Any:
     """The source's web identity tokens, removed from every role's environment by value."""
-    from awsrun.webidentity import source_tokens as tokens
+    from awsrun.session.webidentity import source_tokens as tokens
 
     return tokens(shared.environ, (shared.config.profile, shared.dotenv_credentials.get("AWS_PROFILE")), memo_folder)
 
 
 def run(opts: Options, shared: Shared, console: Any) -> int:
     """Plan every role, then assume and run them; the combined exit status."""
-    from awsrun import chain, validate
+    from awsrun.session import chain
+    from awsrun.config import validate
 
     config = shared.config
     # Each role is the final hop of its own chain; explain() names where --role and it came from.
@@ -171,6 +172,6 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
                               shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,
                               shared.config_file, secrets)
         return ExitStatus.OK
-    from awsrun.fanrun import Fanout
+    from awsrun.fanout.run import Fanout
 
     return Fanout(opts, shared, console, prepared, plans, names, per_role).run()

@@ -12,13 +12,13 @@ import json
 import os
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from awsrun.environment import holds_issued_credentials
+from awsrun.deliver.environment import holds_issued_credentials
 
 try:  # importing hashlib loads OpenSSL: a sixth of a cache hit's time. BLAKE2 is built in.
     from _blake2 import blake2b
 except ImportError:  # an interpreter without CPython's built-in module
     from hashlib import blake2b
-from awsrun.settings import Settings
+from awsrun.config.settings import Settings
 
 __all__ = ["effective_min_ttl", "min_ttl_in_use", "KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
 
@@ -138,7 +138,7 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
              region_hint: Optional[str], memo_folder: Optional[str] = None) -> Optional[KeyPlan]:
     """The key of the session this run would get, or None where the chain cannot be
     resolved here (the run then goes without the cache, and fails or succeeds on its own)."""
-    from awsrun import configfiles, validate
+    from awsrun.config import configfiles, validate
     from awsrun.errors import AwsrunError
 
     try:
@@ -171,7 +171,8 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
 
 def _profile_hops(settings: Settings, files: Any, region_hint: Optional[str]) -> tuple:
     """A named profile's chain, planned as chain.plan plans it: each AssumeRole it would make."""
-    from awsrun import chain, profiles, validate
+    from awsrun.session import chain
+    from awsrun.config import profiles, validate
 
     resolved = profiles.resolve(files.profiles, settings.profile or "")
     region = region_hint or (resolved.region if isinstance(resolved.region, str) and resolved.region

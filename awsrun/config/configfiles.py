@@ -114,7 +114,7 @@ def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFi
     if memo:
         kept = _load_memo(memo)
         if kept is not None:
-            from awsrun.cache import touch
+            from awsrun.session.cache import touch
 
             touch(memo)  # in use: not stale
             return kept
@@ -218,6 +218,6 @@ def _store_memo(path: str, files: AwsFiles) -> None:
                                      "services": files.services}))
     except (TypeError, ValueError, WriteError):
         return
-    from awsrun.cache import prune
+    from awsrun.session.cache import prune
 
     prune(os.path.dirname(path), "profiles-", os.path.basename(path))

@@ -11,7 +11,7 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, NoSourceCredentials, StsError
-from awsrun.webidentity import read_web_identity_token
+from awsrun.session.webidentity import read_web_identity_token
 
 __all__ = ["AssumeRoleRequest", "assume_role", "get_session_token"]
 

@@ -192,7 +192,7 @@ _ALLOWED_WITH_ACTIONS = {"--env-file", "--debug", "--help", "--version", "--", "
 
 
 def _read_bytes(path: str) -> bytes:
-    from awsrun.envfile import read_bytes
+    from awsrun.config.envfile import read_bytes
 
     return read_bytes(path)
 
@@ -226,7 +226,7 @@ def forget_files(environ: Mapping[str, str], paths: Sequence[str]) -> List[Tuple
 
 def run_action(args: Mapping[str, Any], environ: Mapping[str, str], line: Callable[[str], None]) -> int:
     """Trust, list or forget .env files as ``args`` ask; say one ``line`` per file (the console makes it inert)."""
-    from awsrun.envfile import DEFAULT_PATH
+    from awsrun.config.envfile import DEFAULT_PATH
 
     action = next(name for name in ACTIONS if args.get(name))
     _check(args, action)

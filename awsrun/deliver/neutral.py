@@ -48,8 +48,8 @@ def _kept(key: str) -> bool:
 
 
 def _parse(raw: bytes) -> List[Tuple[str, Section]]:
-    """The sections as botocore reads them (awsrun.configfiles mirrors its parser)."""
-    from awsrun.configfiles import sections
+    """The sections as botocore reads them (awsrun.config.configfiles mirrors its parser)."""
+    from awsrun.config.configfiles import sections
 
     return sections(raw)
 
@@ -152,9 +152,9 @@ def config_file(source: str, folder: str, profile: Optional[str], warn: Callable
     ``write=False`` (--dry-run) only names it. Where no safe copy can be had, os.devnull:
     the command then has no config file at all, which is still no way to credentials.
     """
-    from awsrun.cache import _folder_problem, prune, touch
+    from awsrun.session.cache import _folder_problem, prune, touch
 
-    from awsrun.readfile import NOT_REGULAR, read_bounded, size_text
+    from awsrun.files import NOT_REGULAR, read_bounded, size_text
 
     def refuse(why: str) -> Exception:  # not a regular file (a FIFO would hang): botocore skips it too
         return FileNotFoundError(why) if why == NOT_REGULAR else ValueError(f"larger than {size_text(MAX_CONFIG_BYTES)}")

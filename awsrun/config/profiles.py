@@ -69,7 +69,7 @@ class ProfileNotFound(ConfigError):
     def said(self, files: Sequence[Tuple[str, bool]] = (), origin: Optional[str] = None) -> str:
         """One line: the name, where it came from, the files read (each path, and whether it
         exists), and the closest profile they do hold."""
-        from awsrun.typos import closest
+        from awsrun.config.typos import closest
 
         if self.referrer is not None:
             why = f" (source_profile of {self.referrer!r})"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from awsrun import validate
+from awsrun.config import validate
 from awsrun.credentials import mask
-from awsrun.envfile import DEFAULT_PATH, EnvFiles
+from awsrun.config.envfile import DEFAULT_PATH, EnvFiles
 from awsrun.errors import InvalidValue, UsageError
-from awsrun.naming import default_session_name
+from awsrun.config.naming import default_session_name
 
 __all__ = ["Settings", "resolve", "raw_values", "wants_debug", "env_file_paths", "env_name"]
 
@@ -226,7 +226,7 @@ def resolve(
 def _read_text(path: str) -> str:
     """A --policy file's text, through the bounded reader (readfile.py): anything but a regular
     file of at most MAX_POLICY_FILE_BYTES is refused before a byte is read."""
-    from awsrun.readfile import NOT_REGULAR, read_bounded
+    from awsrun.files import NOT_REGULAR, read_bounded
 
     limit = validate.MAX_POLICY_FILE_BYTES
 

@@ -15,7 +15,7 @@ import subprocess
 import threading
 from typing import IO, Any, Callable, Deque, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
-from awsrun import launch
+from awsrun.deliver import launch
 
 __all__ = ["Sink", "Lines", "Stopper", "Outcome", "run_child", "TAIL_LINES"]
 
@@ -145,7 +145,7 @@ class Outcome(NamedTuple):
 def run_child(command: Sequence[str], environ: Mapping[str, str], stopper: Stopper, with_stdin: bool,
               out: Optional[Lines], err: Optional[Lines], files: Optional[Tuple[IO[bytes], IO[bytes]]],
               warn: Callable[[str], None]) -> Outcome:
-    """Start the command (awsrun.launch), pump its output as lines (or into ``files``), wait; its outcome."""
+    """Start the command (awsrun.deliver.launch), pump its output as lines (or into ``files``), wait; its outcome."""
 
     def start() -> subprocess.Popen:
         stdout, stderr = files if files else (subprocess.PIPE, subprocess.PIPE)

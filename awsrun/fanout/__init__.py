@@ -1,0 +1,2 @@
+"""--each-role: the plan of many roles, the run (credentials per role, children), the children's
+streams and signals, and the report."""
