@@ -203,7 +203,7 @@ def _dispatch(argv: List[str], environ: Mapping[str, str], console: Console,
         return ExitStatus.OK
     from awsrun.runner import run as run_awsrun
 
-    return run_awsrun(args, environ, console, exec_command)
+    return run_awsrun(args, environ, console, exec_command, __doc__)
 
 
 def run() -> NoReturn:

@@ -9,12 +9,15 @@ through the cache, and each command runs as a child with what exec mode would gi
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
 from awsrun.files import refuse_unsafe_target
 
-__all__ = ["OPTIONS", "Options", "Shared", "options", "labels", "run", "exec_environment", "source_tokens"]
+if TYPE_CHECKING:
+    from awsrun.config.plan import Plan
+
+__all__ = ["OPTIONS", "Options", "options", "labels", "run", "exec_environment", "source_tokens"]
 
 # The options that only mean something with --each-role (their names in Settings.sources).
 OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
@@ -30,23 +33,6 @@ class Options(NamedTuple):
     report: Optional[str]
     prefix: bool
     output_dir: Optional[str]
-
-
-class Shared(NamedTuple):
-    """What runner resolved once for every role, and its helpers fanout reuses."""
-
-    config: Any  # settings.Settings, with --role as the hops before each role
-    command: List[str]
-    child_base: Mapping[str, str]
-    environ: Mapping[str, str]
-    region: Optional[str]
-    region_source: Optional[str]
-    issued: Optional[str]
-    dotenv_credentials: Mapping[str, str]
-    check_partitions: Callable[[Any, str, Optional[str]], None]
-    print_plan: Callable[..., None]
-    ask_code: Callable[[str, int], str]
-    config_file: str  # the command's AWS_CONFIG_FILE: the neutral copy, as in exec mode
 
 
 def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
@@ -129,17 +115,23 @@ def exec_environment(base: Mapping[str, str], credentials: Any, region: str, con
                                          secrets)
 
 
-def source_tokens(shared: Shared, memo_folder: Any = None) -> Any:
+def source_tokens(shared: Plan, memo_folder: Any = None) -> Any:
     """The source's web identity tokens, removed from every role's environment by value."""
     from awsrun.session.webidentity import source_tokens as tokens
 
     return tokens(shared.environ, (shared.config.profile, shared.dotenv_credentials.get("AWS_PROFILE")), memo_folder)
 
 
-def run(opts: Options, shared: Shared, console: Any) -> int:
-    """Plan every role, then assume and run them; the combined exit status."""
-    from awsrun.session import chain
+def run(opts: Options, shared: Plan, config_file: str, console: Any) -> int:
+    """Plan every role, then assume and run them; the combined exit status.
+
+    ``shared`` is the run's plan (runner resolved it once for every role); ``config_file`` is
+    the command's AWS_CONFIG_FILE, the neutral copy, as in exec mode.
+    """
     from awsrun.config import validate
+    from awsrun.deliver.dryrun import print_plan
+    from awsrun.session import chain
+    from awsrun.session.hopchecks import check_partition
 
     config = shared.config
     # Each role is the final hop of its own chain; explain() names where --role and it came from.
@@ -147,7 +139,8 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     per_role = [config._replace(roles=config.roles + (role,), sources=sources) for role in opts.roles]
     if shared.region:
         for settings in per_role:
-            shared.check_partitions(settings, shared.region, shared.region_source)
+            for role in settings.roles:
+                check_partition(role, shared.region, shared.region_source)
     names = labels(opts.roles)
     say = console.say if config.verbose else None
     # prepare() says the region and the source; the hops ("role 1 of 2: ...") are said below, per role.
@@ -157,7 +150,8 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     partition = validate.region_partition(prepared.region)
     plans = []
     for settings in per_role:
-        shared.check_partitions(settings, prepared.region, prepared.region_origin)
+        for role in settings.roles:
+            check_partition(role, prepared.region, prepared.region_origin)
         hops = chain.plan(settings, prepared.profile_chain, partition)
         hops[-1] = hops[-1]._replace(origins={**hops[-1].origins, "role": config.sources["each-role"]})
         plans.append(hops)
@@ -168,10 +162,10 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     if config.dry_run:
         secrets = source_tokens(shared)
         for name, hops in zip(names, plans):
-            shared.print_plan(lambda line, name=name: console.line(f"[{name}] {line}"), hops, prepared.region,
-                              shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,
-                              shared.config_file, secrets)
+            print_plan(lambda line, name=name: console.line(f"[{name}] {line}"), hops, prepared.region,
+                       shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,
+                       config_file, secrets)
         return ExitStatus.OK
     from awsrun.fanout.run import Fanout
 
-    return Fanout(opts, shared, console, prepared, plans, names, per_role).run()
+    return Fanout(opts, shared, config_file, console, prepared, plans, names, per_role).run()

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from awsrun.fanout import children, report
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus
+from awsrun.session.rolesession import mfa_prompt
 from awsrun.files import PUBLIC, NewFile, WriteError, write_bytes
 
 __all__ = ["Fanout"]
@@ -22,9 +23,10 @@ __all__ = ["Fanout"]
 class Fanout:
     """One --each-role run: the planned roles, the shared STS clients, the streams, the stopper."""
 
-    def __init__(self, opts: Any, shared: Any, console: Any, prepared: Any, plans: Sequence[Sequence[Any]],
+    def __init__(self, opts: Any, shared: Any, config_file: str, console: Any, prepared: Any, plans: Sequence[Sequence[Any]],
                  names: Sequence[str], per_role: Sequence[Any]) -> None:
         self.opts, self.shared, self.console, self.prepared = opts, shared, console, prepared
+        self.config_file = config_file  # the command's AWS_CONFIG_FILE: the neutral copy
         self.config = shared.config
         self.plans, self.names, self.per_role = list(plans), list(names), list(per_role)
         lock = threading.Lock()
@@ -86,12 +88,12 @@ class Fanout:
         prefix = self.plans[0][:-1]
         if prefix and all(hops[:-1] == prefix for hops in self.plans):
             self.start = chain.assume_all(self.clients, self.plans[0][:-1], region, timeouts, config.mfa_code,
-                                          self.shared.ask_code, self.console.warn)
+                                          mfa_prompt, self.console.warn)
             self.tails = [hops[-1:] for hops in self.plans]
             return
         serial = self.plans[0][0].request.mfa_serial
         if serial:
-            self.start = chain.mfa_session(source, serial, region, timeouts, config.mfa_code, self.shared.ask_code,
+            self.start = chain.mfa_session(source, serial, region, timeouts, config.mfa_code, mfa_prompt,
                                            self.console.warn)
             self.tails = [chain.without_mfa(hops) for hops in self.plans]
 
@@ -104,7 +106,7 @@ class Fanout:
         def fetch() -> Any:
             credentials = chain.assume_all(self.clients, self.tails[index], region,
                                            (config.connect_timeout, config.read_timeout), config.mfa_code,
-                                           self.shared.ask_code, self.console.warn, start=self.start)
+                                           mfa_prompt, self.console.warn, start=self.start)
             return Entry(credentials, region)
 
         planned = self.keys[index]
@@ -123,7 +125,7 @@ class Fanout:
         try:
             entry = self._credentials(index)
             environ = exec_environment(self.shared.child_base, entry.credentials, entry.region, self.config,
-                                       self.shared.config_file, self.secrets)
+                                       self.config_file, self.secrets)
             if self.opts.output_dir:
                 files = self._files(name)
             prefix = f"[{name}] ".encode("utf-8") if self.opts.prefix else b""

@@ -1,0 +1,41 @@
+"""--dry-run: the calls a run would make and the command's environment diff, no secret.
+
+Exec mode and --each-role show their plans through here; the environment is built by the
+one builder (environment.child_environment) with placeholder credentials.
+"""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Callable, Collection, List, Mapping, Sequence
+
+from awsrun.credentials import Credentials
+from awsrun.deliver import environment
+
+if TYPE_CHECKING:
+    from awsrun.session.chain import Hop
+
+__all__ = ["print_plan"]
+
+
+def print_plan(line: Callable[[str], None], hops: Sequence[Hop], region: str, environ: Mapping[str, str],
+               base: Mapping[str, str], command: List[str], block: bool, config_file: str,
+               secrets: Collection[str] = ()) -> None:
+    """What --dry-run shows, one ``line`` at a time (the console makes each inert).
+
+    The diff is against awsrun's own environment, so the variables a .env adds show too.
+    """
+    for hop in hops:
+        r = hop.request
+        mfa = f" with MFA {r.mfa_serial}" if r.mfa_serial else ""
+        line(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}")
+    expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
+    placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
+    child = environment.child_environment(base, placeholder, region, block, config_file, secrets)
+    for name in sorted(set(environ) - set(child)):
+        line(f"remove {name}")
+    for name, value in child.items():
+        if environ.get(name) != value:
+            line(f"set {name}={value}")
+    line("exec " + shlex.join(command))
