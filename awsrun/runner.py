@@ -9,19 +9,20 @@ exit (a local error, --unset) loads none of them.
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import TYPE_CHECKING, Callable, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Mapping, Optional, Tuple
 
 from awsrun.config import settings as settings_module
 from awsrun.config.envfile import EnvFiles
 from awsrun.config.envfile import read as read_env_files
+from awsrun.config.plan import Plan, dotenv_credentials, region_from, with_aws_profile
 from awsrun.config.settings import Settings
-from awsrun.errors import ConfigError, ExitStatus, UsageError
+from awsrun.credentials import iso8601
+from awsrun.errors import ConfigError, UsageError
 from awsrun.text import Console
 
 if TYPE_CHECKING:
-    from awsrun.config.plan import Plan
+    from awsrun.deliver.modes import ExecCommand
     from awsrun.fanout.plan import Options
     from awsrun.session.cache import Entry
     from awsrun.session.rolesession import RoleSession
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["run"]
 
 Args = Mapping[str, object]  # docopt's result: option -> its value
-ExecCommand = Callable[[Sequence[str], Mapping[str, str]], object]
 _TRUST_ACTIONS = ("--trust-env-file", "--list-trusted-env-files", "--forget-env-file")
 # fanout.OPTIONS, named here so that runs without them never import fanout.
 _FANOUT_OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
@@ -46,7 +46,9 @@ def run(args: Args, environ: Mapping[str, str], console: Console, exec_command: 
     if config.mode != "exec" and args["COMMAND"]:
         raise UsageError(f"--{config.mode} prints credentials and runs no command: drop {args['COMMAND']!r}")
     if config.mode == "unset":
-        return _unset(config, environ, console)
+        from awsrun.deliver.modes import unset
+
+        return unset(config, environ, console)
     if not config.roles and not config.profile and not fan_out:
         from awsrun.config.typos import role_after_command
 
@@ -54,25 +56,24 @@ def run(args: Args, environ: Mapping[str, str], console: Console, exec_command: 
                                               "pass --role ARN, set AWSRUN_ROLE, or name a --profile"))
     plan = _plan(args, config, files, environ)
     if fan_out:
-        from awsrun.fanout import plan as fanout
+        from awsrun.fanout import plan as fanout  # threads, children and reports: only --each-role
 
-        return fanout.run(fan_out, plan, _command_config(plan, console, not config.dry_run and not config.allow_fallbacks),
-                          console)
-    from awsrun.session.rolesession import RoleSession  # the session package: reached once a role is needed
+        return fanout.run(fan_out, plan, console)
+    # Past here a role session is needed: session/ (and botocore, on a cache miss) and deliver/.
+    from awsrun.deliver import modes
+    from awsrun.session.rolesession import RoleSession
 
     session = RoleSession(config, plan.dotenv_credentials, plan.issued, plan.region, plan.region_source, console)
     if config.refresh:
         session.check_refreshable()  # refuse now what would need a person later
     if config.dry_run:
-        return _dry_run(plan, session, console)
+        return modes.dry_run(plan, session, console)
     entry, folder = _credentials(plan, session, console)
-    return _DELIVER[config.mode if not config.refresh else "refresh"](plan, session, entry, folder, console, exec_command)
+    return modes.DELIVER["refresh" if config.refresh else config.mode](plan, session, entry, folder, console, exec_command)
 
 
 def _settings(args: Args, environ: Mapping[str, str], console: Console) -> Tuple[Settings, EnvFiles]:
     """Step 1: every setting from flags, AWSRUN_*, .env files and defaults (-v says where from)."""
-    from awsrun.config.plan import with_aws_profile
-
     paths, required = settings_module.env_file_paths(args, environ)
     files = read_env_files(paths, required, environ, console.warn)
     if any(name.startswith("AWSRUN_") for name in (*environ, *files.values)):
@@ -100,10 +101,8 @@ def _fan_out_options(args: Args, environ: Mapping[str, str], files: EnvFiles, co
 
 def _plan(args: Args, config: Settings, files: EnvFiles, environ: Mapping[str, str]) -> Plan:
     """Step 2: the command, its base environment, the region and the source, checked locally."""
-    from awsrun.config.plan import Plan, dotenv_credentials, region_from
-    from awsrun.deliver import environment, execute
-    from awsrun.session import loopguard
-    from awsrun.session.hopchecks import check_partition
+    from awsrun.deliver import environment, execute  # the command's lookup and environment
+    from awsrun.session import hopchecks, loopguard  # pure checks, no botocore
 
     child_base = environment.merge_dotenv(environ, files.values)
     command = _command(args, child_base) if config.mode == "exec" else []
@@ -112,7 +111,7 @@ def _plan(args: Args, config: Settings, files: EnvFiles, environ: Mapping[str, s
     region, region_source = region_from(config, child_base, environ, files.origin)
     if region:  # known without botocore: check the partitions before importing it
         for role in config.roles:
-            check_partition(role, region, region_source)
+            hopchecks.check_partition(role, region, region_source)
     issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
     dotenv = dotenv_credentials(environ, files, bool(issued))
     source_name = loopguard.source_profile(config.profile, environ, dotenv)
@@ -125,8 +124,7 @@ def _plan(args: Args, config: Settings, files: EnvFiles, environ: Mapping[str, s
 
 def _credentials(plan: Plan, session: RoleSession, console: Console) -> Tuple[Entry, Optional[str]]:
     """Step 3: a cached session that still has long enough to live, or a new one from STS."""
-    from awsrun.credentials import iso8601
-    from awsrun.session.cache import Entry, cached, open_cache
+    from awsrun.session.cache import Entry, cached, open_cache  # the cache: a hit needs no botocore
     from awsrun.session.cachekey import min_ttl_in_use, plan_key
 
     config = plan.config
@@ -145,112 +143,9 @@ def _credentials(plan: Plan, session: RoleSession, console: Console) -> Tuple[En
     return entry, store.folder if store else None
 
 
-# Step 4: one delivery per mode, each a function of the plan and the credentials.
-
-def _exec(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
-          exec_command: ExecCommand) -> int:
-    """Exec mode: the command replaces awsrun, with only the role's credentials."""
-    from awsrun.deliver import environment
-
-    block = not plan.config.allow_fallbacks
-    child_env = environment.child_environment(plan.child_base, entry.credentials, entry.region, block,
-                                              _command_config(plan, console, block), _source_tokens(plan, folder))
-    if plan.shell:
-        console.say(f"starting {plan.command[0]} with the role's credentials; exit it to drop them")
-    exec_command(plan.command, child_env)
-    return ExitStatus.OK  # only reached when exec_command is replaced (tests)
-
-
-def _refresh(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
-             exec_command: ExecCommand) -> int:
-    """--refresh: the command runs as a child served by a renewing credential endpoint; its status."""
-    from awsrun.deliver import environment, refresh
-    from awsrun.deliver.server import CredentialServer
-
-    session.mfa_start()  # ask now, at the terminal, not later from the renewal thread
-    refresher = refresh.Refresher(entry.credentials, session.renew, console.warn)
-    server = CredentialServer(refresher.current).start()
-    try:
-        env = environment.refresh_environment(plan.child_base, server.url, server.token, entry.region,
-                                              _command_config(plan, console, True),
-                                              entry.credentials.assumed_role_arn, _source_tokens(plan, folder))
-        console.say(f"serving renewed credentials to {plan.command[0]} from {server.url}")
-        return refresh.run_child(plan.command, env, refresher, console.warn)  # awsrun private first
-    finally:
-        server.stop()
-
-
-def _export(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
-            exec_command: ExecCommand) -> int:
-    """--export: shell code that sets the credentials (and records what it replaced)."""
-    from awsrun.deliver import output
-
-    try:
-        console.data(output.export_lines(entry.credentials, entry.region, plan.config.format, plan.environ))
-    except ValueError as exc:
-        raise ConfigError(f"cannot write --format {plan.config.format}: {exc}") from None
-    return ExitStatus.OK
-
-
-def _credential_process(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
-                        exec_command: ExecCommand) -> int:
-    """--credential-process: the JSON an SDK's credential_process reads."""
-    from awsrun.deliver import output
-
-    console.data(output.credential_process(entry.credentials))
-    return ExitStatus.OK
-
-
-_DELIVER = {"exec": _exec, "refresh": _refresh, "export": _export, "credential-process": _credential_process}
-
-
-def _dry_run(plan: Plan, session: RoleSession, console: Console) -> int:
-    """--dry-run: the calls it would make and the command's environment, no STS call."""
-    from awsrun.deliver.dryrun import print_plan
-
-    planned = session.plan()
-    print_plan(console.line, planned.hops, planned.region, plan.shown, plan.child_base,
-               plan.command or ["<no command: output mode>"], not plan.config.allow_fallbacks,
-               _command_config(plan, console, False), _source_tokens(plan, None))
-    return ExitStatus.OK
-
-
-def _unset(config: Settings, environ: Mapping[str, str], console: Console) -> int:
-    if config.format == "dotenv":
-        raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
-    from awsrun.deliver import output
-
-    console.data(output.unset_lines(config.format, environ))
-    return ExitStatus.OK
-
-
-def _command_config(plan: Plan, console: Console, write: bool) -> str:
-    """The command's AWS_CONFIG_FILE: the neutral copy of the config it would have read,
-    whose [default] holds the settings of the profile awsrun ran as."""
-    if not write and plan.config.allow_fallbacks:
-        return os.devnull  # not used: the user's own config stays
-    from awsrun.deliver import neutral
-    from awsrun.session.cache import cache_dir
-
-    environ = plan.environ
-    profile = (plan.config.profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE")
-               or plan.dotenv_credentials.get("AWS_PROFILE"))
-    return neutral.config_file(neutral.source_path(plan.child_base), cache_dir(environ), profile, console.warn, write)
-
-
-def _source_tokens(plan: Plan, memo_folder: Optional[str]) -> FrozenSet[str]:
-    """The source's web identity tokens: removed from the command's environment by value."""
-    from awsrun.session.webidentity import source_tokens
-
-    return (source_tokens(plan.environ, (plan.config.profile, plan.dotenv_credentials.get("AWS_PROFILE")),
-                              memo_folder))
-
-
 def _check_left(entry: Entry, config: Settings) -> None:
     """--expect: STS may still issue less than was asked (a role's own limits, a clock)."""
     from datetime import datetime, timedelta, timezone
-
-    from awsrun.credentials import iso8601
 
     expiration = entry.credentials.expiration
     if expiration - datetime.now(timezone.utc) < timedelta(seconds=config.expect or 0):

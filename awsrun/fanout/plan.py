@@ -9,7 +9,7 @@ through the cache, and each command runs as a child with what exec mode would gi
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
 from awsrun.files import refuse_unsafe_target
@@ -17,7 +17,7 @@ from awsrun.files import refuse_unsafe_target
 if TYPE_CHECKING:
     from awsrun.config.plan import Plan
 
-__all__ = ["OPTIONS", "Options", "options", "labels", "run", "exec_environment", "source_tokens"]
+__all__ = ["OPTIONS", "Options", "options", "labels", "run", "exec_environment"]
 
 # The options that only mean something with --each-role (their names in Settings.sources).
 OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
@@ -115,21 +115,18 @@ def exec_environment(base: Mapping[str, str], credentials: Any, region: str, con
                                          secrets)
 
 
-def source_tokens(shared: Plan, memo_folder: Any = None) -> Any:
-    """The source's web identity tokens, removed from every role's environment by value."""
-    from awsrun.session.webidentity import source_tokens as tokens
-
-    return tokens(shared.environ, (shared.config.profile, shared.dotenv_credentials.get("AWS_PROFILE")), memo_folder)
-
-
-def run(opts: Options, shared: Plan, config_file: str, console: Any) -> int:
+def run(opts: Options, shared: Plan, console: Any) -> int:
     """Plan every role, then assume and run them; the combined exit status.
 
-    ``shared`` is the run's plan (runner resolved it once for every role); ``config_file`` is
-    the command's AWS_CONFIG_FILE, the neutral copy, as in exec mode.
+    ``shared`` is the run's plan: runner resolved it once for every role.
     """
     from awsrun.config import validate
     from awsrun.deliver.dryrun import print_plan
+    from awsrun.deliver.modes import command_config, source_tokens
+
+    config = shared.config
+    # The command's AWS_CONFIG_FILE: the neutral copy, as in exec mode.
+    config_file = command_config(shared, console.warn, not config.dry_run and not config.allow_fallbacks)
     from awsrun.session import chain
     from awsrun.session.hopchecks import check_partition
 
@@ -160,7 +157,7 @@ def run(opts: Options, shared: Plan, config_file: str, console: Any) -> int:
             for hop in hops if index == 0 else hops[-1:]:  # the hops before the last are every role's
                 say(f"{name}: {hop.explain()}")
     if config.dry_run:
-        secrets = source_tokens(shared)
+        secrets = source_tokens(shared, None)
         for name, hops in zip(names, plans):
             print_plan(lambda line, name=name: console.line(f"[{name}] {line}"), hops, prepared.region,
                        shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,

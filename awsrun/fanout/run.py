@@ -57,7 +57,7 @@ class Fanout:
                      for settings in self.per_role]
         if any(not self._cached(planned) for planned in self.keys):
             self._begin()
-        from awsrun.fanout.plan import source_tokens
+        from awsrun.deliver.modes import source_tokens
 
         self.secrets = source_tokens(shared, self.store.folder if self.store else None)
         self.stopper = children.Stopper(in_terminal_foreground)

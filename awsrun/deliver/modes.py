@@ -1,0 +1,114 @@
+"""The delivery modes of one role session, each a function of (plan, session, entry, console):
+exec, --refresh, --export, --credential-process, --dry-run and --unset.
+
+runner.py picks one by the settings' mode. The command's environment is built only by
+environment.py, and its AWS_CONFIG_FILE is the neutral copy (neutral.py), for every mode.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Mapping, Optional, Sequence
+
+from awsrun.config.plan import Plan
+from awsrun.config.settings import Settings
+from awsrun.deliver import environment, neutral, output
+from awsrun.errors import ConfigError, ExitStatus, UsageError
+from awsrun.session.cache import cache_dir  # moves to files.py
+from awsrun.session.webidentity import source_tokens as _tokens
+from awsrun.text import Console
+
+if TYPE_CHECKING:
+    from awsrun.session.cache import Entry
+    from awsrun.session.rolesession import RoleSession
+
+__all__ = ["ExecCommand", "Delivery", "DELIVER", "dry_run", "unset", "command_config", "source_tokens"]
+
+ExecCommand = Callable[[Sequence[str], Mapping[str, str]], object]
+Delivery = Callable[["Plan", "RoleSession", "Entry", Optional[str], Console, ExecCommand], int]
+
+
+def exec_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
+              exec_command: ExecCommand) -> int:
+    """Exec mode: the command replaces awsrun, with only the role's credentials."""
+    block = not plan.config.allow_fallbacks
+    child_env = environment.child_environment(plan.child_base, entry.credentials, entry.region, block,
+                                              command_config(plan, console.warn, block), source_tokens(plan, folder))
+    if plan.shell:
+        console.say(f"starting {plan.command[0]} with the role's credentials; exit it to drop them")
+    exec_command(plan.command, child_env)
+    return ExitStatus.OK  # only reached when exec_command is replaced (tests)
+
+
+def refresh_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
+                 exec_command: ExecCommand) -> int:
+    """--refresh: the command runs as a child served by a renewing credential endpoint; its status."""
+    from awsrun.deliver import refresh, server  # threads and http.server: only this mode needs them
+
+    session.mfa_start()  # ask now, at the terminal, not later from the renewal thread
+    refresher = refresh.Refresher(entry.credentials, session.renew, console.warn)
+    endpoint = server.CredentialServer(refresher.current).start()
+    try:
+        env = environment.refresh_environment(plan.child_base, endpoint.url, endpoint.token, entry.region,
+                                              command_config(plan, console.warn, True),
+                                              entry.credentials.assumed_role_arn, source_tokens(plan, folder))
+        console.say(f"serving renewed credentials to {plan.command[0]} from {endpoint.url}")
+        return refresh.run_child(plan.command, env, refresher, console.warn)  # awsrun private first
+    finally:
+        endpoint.stop()
+
+
+def export_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
+                exec_command: ExecCommand) -> int:
+    """--export: shell code that sets the credentials (and records what it replaced)."""
+    try:
+        console.data(output.export_lines(entry.credentials, entry.region, plan.config.format, plan.environ))
+    except ValueError as exc:
+        raise ConfigError(f"cannot write --format {plan.config.format}: {exc}") from None
+    return ExitStatus.OK
+
+
+def credential_process_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str],
+                            console: Console, exec_command: ExecCommand) -> int:
+    """--credential-process: the JSON an SDK's credential_process reads."""
+    console.data(output.credential_process(entry.credentials))
+    return ExitStatus.OK
+
+
+DELIVER: Dict[str, Delivery] = {"exec": exec_mode, "refresh": refresh_mode, "export": export_mode,
+                                "credential-process": credential_process_mode}
+
+
+def dry_run(plan: Plan, session: RoleSession, console: Console) -> int:
+    """--dry-run: the calls it would make and the command's environment, no STS call."""
+    from awsrun.deliver.dryrun import print_plan  # datetime and shlex: only a dry run needs them
+
+    planned = session.plan()
+    print_plan(console.line, planned.hops, planned.region, plan.shown, plan.child_base,
+               plan.command or ["<no command: output mode>"], not plan.config.allow_fallbacks,
+               command_config(plan, console.warn, False), source_tokens(plan, None))
+    return ExitStatus.OK
+
+
+def unset(config: Settings, environ: Mapping[str, str], console: Console) -> int:
+    """--unset: shell code that gives back what --export replaced."""
+    if config.format == "dotenv":
+        raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
+    console.data(output.unset_lines(config.format, environ))
+    return ExitStatus.OK
+
+
+def command_config(plan: Plan, warn: Callable[[str], None], write: bool) -> str:
+    """The command's AWS_CONFIG_FILE: the neutral copy of the config it would have read,
+    whose [default] holds the settings of the profile awsrun ran as."""
+    if not write and plan.config.allow_fallbacks:
+        return os.devnull  # not used: the user's own config stays
+    environ = plan.environ
+    profile = (plan.config.profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE")
+               or plan.dotenv_credentials.get("AWS_PROFILE"))
+    return neutral.config_file(neutral.source_path(plan.child_base), cache_dir(environ), profile, warn, write)
+
+
+def source_tokens(plan: Plan, memo_folder: Optional[str]) -> FrozenSet[str]:
+    """The source's web identity tokens: removed from the command's environment by value."""
+    return _tokens(plan.environ, (plan.config.profile, plan.dotenv_credentials.get("AWS_PROFILE")), memo_folder)
