@@ -1,20 +1,27 @@
-"""--each-role: run one command once per role, concurrently, and report how each run ended.
+"""The plan phase of --each-role: its options checked, the roles read and labelled, every
+role's chain planned (and shown by --dry-run) before anything runs.
 
 runner.py resolves what every run shares (settings, the child's base environment, the
-command, the region) and hands it here. Every role is planned and checked locally before
-anything starts; the source is loaded once, the roles are assumed in parallel threads
-through the cache, and each command runs as a child with what exec mode would give it.
+command, the region) and hands it here as Shared; run() plans every role, then hands the
+plans to the run phase (awsrun.fanout.run), where each command runs as a child with what
+exec mode would give it.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from awsrun.config import validate
+from awsrun.config.validate import RoleRef
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
-from awsrun.files import refuse_unsafe_target
+from awsrun.files import NOT_REGULAR, read_bounded, refuse_unsafe_target, size_text
 
-__all__ = ["OPTIONS", "Options", "Shared", "options", "labels", "run", "exec_environment", "source_tokens"]
+if TYPE_CHECKING:
+    from awsrun.config.settings import Settings
+    from awsrun.text import Console
+
+__all__ = ["OPTIONS", "Options", "Shared", "options", "labels", "run"]
 
 # The options that only mean something with --each-role (their names in Settings.sources).
 OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
@@ -25,7 +32,7 @@ MAX_ROLES_FILE_BYTES = 1 << 20
 
 
 class Options(NamedTuple):
-    roles: Tuple[Any, ...]  # validate.RoleRef, in the order given
+    roles: Tuple[RoleRef, ...]  # in the order given
     parallel: int
     report: Optional[str]
     prefix: bool
@@ -35,7 +42,7 @@ class Options(NamedTuple):
 class Shared(NamedTuple):
     """What runner resolved once for every role, and its helpers fanout reuses."""
 
-    config: Any  # settings.Settings, with --role as the hops before each role
+    config: Settings  # with --role as the hops before each role
     command: List[str]
     child_base: Mapping[str, str]
     environ: Mapping[str, str]
@@ -43,16 +50,16 @@ class Shared(NamedTuple):
     region_source: Optional[str]
     issued: Optional[str]
     dotenv_credentials: Mapping[str, str]
-    check_partitions: Callable[[Any, str, Optional[str]], None]
+    check_partitions: Callable[[Settings, str, Optional[str]], None]
     print_plan: Callable[..., None]
     ask_code: Callable[[str, int], str]
     config_file: str  # the command's AWS_CONFIG_FILE: the neutral copy, as in exec mode
 
 
-def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
-    """Check the fan-out options and their company; every role is checked here, before anything runs."""
-    from awsrun.config import validate
+def options(raw: Mapping[str, Any], config: Settings, has_command: bool) -> Options:
+    """Check the fan-out options and their company; every role is checked here, before anything runs.
 
+    ``raw``: settings.raw_values, each option's value as docopt or the environment gave it."""
     if not raw["each-role"]:
         given = next(name for name in OPTIONS if config.given(name))
         raise UsageError(f"--{given} goes with --each-role")
@@ -84,8 +91,6 @@ def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
 def _read_roles(path: str) -> List[str]:
     """One role per line; blank lines and # comments are skipped. Read through the bounded
     reader: a regular file of at most MAX_ROLES_FILE_BYTES, refused before a byte is read."""
-    from awsrun.files import NOT_REGULAR, read_bounded, size_text
-
     shown = f"--each-role @{path}"
 
     def refuse(why: str) -> ConfigError:
@@ -106,7 +111,7 @@ def _parallel(text: str) -> int:
     return int(text)
 
 
-def labels(roles: Sequence[Any]) -> List[str]:
+def labels(roles: Sequence[RoleRef]) -> List[str]:
     """``NAME@ACCOUNT`` per role; repeats get ``#2``, ``#3``, ... in the order given.
 
     Role names and account ids hold no '/', so a label is also a safe file name.
@@ -120,26 +125,12 @@ def labels(roles: Sequence[Any]) -> List[str]:
     return unique
 
 
-def exec_environment(base: Mapping[str, str], credentials: Any, region: str, config: Any,
-                     config_file: str, secrets: Any) -> Dict[str, str]:
-    """The one place a run's environment is built: exactly what exec mode gives the command."""
-    from awsrun.deliver import environment
-
-    return environment.child_environment(base, credentials, region, not config.allow_fallbacks, config_file,
-                                         secrets)
-
-
-def source_tokens(shared: Shared, memo_folder: Any = None) -> Any:
-    """The source's web identity tokens, removed from every role's environment by value."""
-    from awsrun.session.webidentity import source_tokens as tokens
-
-    return tokens(shared.environ, (shared.config.profile, shared.dotenv_credentials.get("AWS_PROFILE")), memo_folder)
-
-
-def run(opts: Options, shared: Shared, console: Any) -> int:
+def run(opts: Options, shared: Shared, console: Console) -> int:
     """Plan every role, then assume and run them; the combined exit status."""
+    # The session package (and the run phase over it) load only once the options are good:
+    # a refusal above stays a fast local error.
+    from awsrun.fanout.run import Fanout, source_tokens
     from awsrun.session import chain
-    from awsrun.config import validate
 
     config = shared.config
     # Each role is the final hop of its own chain; explain() names where --role and it came from.
@@ -172,6 +163,4 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
                               shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,
                               shared.config_file, secrets)
         return ExitStatus.OK
-    from awsrun.fanout.run import Fanout
-
     return Fanout(opts, shared, console, prepared, plans, names, per_role).run()
