@@ -5,7 +5,7 @@ sections, retries, CA bundle, ...); keys, ``credential_process``, SSO, ``role_ar
 like are dropped, and ``[sso-session]`` sections go whole. The copy holds no secret, so it
 is written once per distinct config into awsrun's private cache folder, named by a hash of
 the user's file, and reused: a cache hit only reads and hashes the file, never parses it.
-Shared by exec mode and --refresh.
+Shared by exec mode, --refresh and --each-role (runner names the copy once per run).
 """
 
 from __future__ import annotations
