@@ -38,7 +38,7 @@ def exec_command(argv: Sequence[str], environ: Mapping[str, str], warn: Callable
     sys.stdout.flush()
     sys.stderr.flush()
     if sys.platform == "win32":  # no exec on Windows: awsrun stays, so the command starts as every child does
-        from awsrun.deliver import launch
+        from awsrun.deliver import launch  # only here: exec mode's fast path never loads subprocess
 
         sys.exit(launch.start(argv, environ, warn).wait())
     restore = _default_signals()

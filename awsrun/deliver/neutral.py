@@ -5,7 +5,7 @@ sections, retries, CA bundle, ...); keys, ``credential_process``, SSO, ``role_ar
 like are dropped, and ``[sso-session]`` sections go whole. The copy holds no secret, so it
 is written once per distinct config into awsrun's private cache folder, named by a hash of
 the user's file, and reused: a cache hit only reads and hashes the file, never parses it.
-Shared by exec mode and --refresh.
+Shared by exec mode, --refresh and --each-role (runner names the copy once per run).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import re
 import stat
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-from awsrun.files import WriteError, write_text
+from awsrun.config.configfiles import sections as _sections
+from awsrun.files import NOT_REGULAR, WriteError, read_bounded, size_text, write_text
+from awsrun.session.cache import _folder_problem, prune, touch
 
 __all__ = ["CREDENTIAL_KEYS", "source_path", "neutral_text", "config_file"]
 
@@ -49,9 +51,7 @@ def _kept(key: str) -> bool:
 
 def _parse(raw: bytes) -> List[Tuple[str, Section]]:
     """The sections as botocore reads them (awsrun.config.configfiles mirrors its parser)."""
-    from awsrun.config.configfiles import sections
-
-    return sections(raw)
+    return _sections(raw)
 
 
 def _profile_name(section: str) -> Optional[str]:
@@ -152,10 +152,6 @@ def config_file(source: str, folder: str, profile: Optional[str], warn: Callable
     ``write=False`` (--dry-run) only names it. Where no safe copy can be had, os.devnull:
     the command then has no config file at all, which is still no way to credentials.
     """
-    from awsrun.session.cache import _folder_problem, prune, touch
-
-    from awsrun.files import NOT_REGULAR, read_bounded, size_text
-
     def refuse(why: str) -> Exception:  # not a regular file (a FIFO would hang): botocore skips it too
         return FileNotFoundError(why) if why == NOT_REGULAR else ValueError(f"larger than {size_text(MAX_CONFIG_BYTES)}")
 

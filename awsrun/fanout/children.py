@@ -3,6 +3,8 @@
 Each child's stdout and stderr are pipes read by the thread that started it; every
 complete line is written to awsrun's own stdout or stderr in one write, under one lock,
 so no line ever holds bytes of two runs. --output-dir gives each child files instead.
+Each child is started through awsrun.deliver.launch; a prefixed line is made inert
+(text.child_line) before it is written.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import selectors
 import signal
 import subprocess
 import threading
-from typing import IO, Any, Callable, Deque, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+from types import FrameType
+from typing import IO, Callable, Deque, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from awsrun.deliver import launch
+from awsrun.text import child_line
 
 __all__ = ["Sink", "Lines", "Stopper", "Outcome", "run_child", "TAIL_LINES"]
 
@@ -23,6 +27,9 @@ TAIL_LINES = 20
 # A line longer than this is written in pieces, each ended as a line: memory stays bounded.
 LONGEST_LINE = 1 << 20
 _READ_SIZE = 65536
+
+# A signal's disposition as signal.signal takes and returns it: a handler, SIG_DFL or SIG_IGN, or None.
+Handler = Union[Callable[[int, Optional[FrameType]], object], int, None]
 
 
 class Sink:
@@ -83,8 +90,6 @@ class Lines:
         if self.tail is not None:
             self.tail.extend(lines)
         if self._prefix:  # after a label, no line may move the cursor: it could rewrite another role's label
-            from awsrun.text import child_line
-
             lines = [child_line(line) for line in lines]
         self._sink.write(b"".join(self._prefix + line + b"\n" for line in lines))
 
@@ -94,11 +99,11 @@ class Stopper:
 
     def __init__(self, in_terminal_foreground: Callable[[], bool]) -> None:
         self._lock = threading.RLock()  # a second signal may arrive inside the first one's handler
-        self._running: Set[subprocess.Popen] = set()
+        self._running: Set[subprocess.Popen[bytes]] = set()
         self._foreground = in_terminal_foreground
         self.signal: Optional[int] = None
 
-    def stop(self, signum: int, frame: object = None) -> None:
+    def stop(self, signum: int, frame: Optional[FrameType] = None) -> None:
         with self._lock:
             if self.signal is None:
                 self.signal = signum
@@ -111,7 +116,7 @@ class Stopper:
                 except ProcessLookupError:
                     pass
 
-    def start(self, launch: Callable[[], subprocess.Popen]) -> Optional[subprocess.Popen]:
+    def start(self, launch: Callable[[], subprocess.Popen[bytes]]) -> Optional[subprocess.Popen[bytes]]:
         """Start a child unless a stop came first (None then)."""
         with self._lock:
             if self.signal is not None:
@@ -120,16 +125,16 @@ class Stopper:
             self._running.add(child)
             return child
 
-    def done(self, child: subprocess.Popen) -> None:
+    def done(self, child: subprocess.Popen[bytes]) -> None:
         with self._lock:
             self._running.discard(child)
 
-    def install(self, signals: Sequence[int]) -> Dict[int, Any]:
+    def install(self, signals: Sequence[int]) -> Dict[int, Handler]:
         """Take over ``signals``; returns the previous handlers for restore()."""
         return {number: signal.signal(number, self.stop) for number in signals}
 
     @staticmethod
-    def restore(previous: Mapping[int, Any]) -> None:
+    def restore(previous: Mapping[int, Handler]) -> None:
         for number, handler in previous.items():
             signal.signal(number, handler)
 
@@ -147,7 +152,7 @@ def run_child(command: Sequence[str], environ: Mapping[str, str], stopper: Stopp
               warn: Callable[[str], None]) -> Outcome:
     """Start the command (awsrun.deliver.launch), pump its output as lines (or into ``files``), wait; its outcome."""
 
-    def start() -> subprocess.Popen:
+    def start() -> subprocess.Popen[bytes]:
         stdout, stderr = files if files else (subprocess.PIPE, subprocess.PIPE)
         return launch.start(command, environ, warn, stdin=None if with_stdin else subprocess.DEVNULL,
                             stdout=stdout, stderr=stderr)
@@ -165,7 +170,7 @@ def run_child(command: Sequence[str], environ: Mapping[str, str], stopper: Stopp
     return Outcome(128 - status if status < 0 else status, -status if status < 0 else None, tail)
 
 
-def _pump(child: subprocess.Popen, out: Optional[Lines], err: Optional[Lines]) -> None:
+def _pump(child: subprocess.Popen[bytes], out: Optional[Lines], err: Optional[Lines]) -> None:
     """Read both pipes until both end, so neither can fill up and stall the child."""
     with selectors.DefaultSelector() as selector:
         for pipe, lines in ((child.stdout, out), (child.stderr, err)):

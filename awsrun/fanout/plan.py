@@ -1,9 +1,10 @@
-"""--each-role: run one command once per role, concurrently, and report how each run ended.
+"""The plan phase of --each-role: its options checked, the roles read and labelled, every
+role's chain planned (and shown by --dry-run) before anything runs.
 
 runner.py resolves what every run shares (settings, the child's base environment, the
-command, the region) and hands it here. Every role is planned and checked locally before
-anything starts; the source is loaded once, the roles are assumed in parallel threads
-through the cache, and each command runs as a child with what exec mode would give it.
+command, the region) and hands it here as a Plan; run() plans every role, then hands the
+plans to the run phase (awsrun.fanout.run), where each command runs as a child with what
+exec mode would give it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from awsrun.config import validate
+from awsrun.config.validate import RoleRef
 from awsrun.errors import ConfigError, ExitStatus, InvalidValue, UsageError
-from awsrun.files import refuse_unsafe_target
+from awsrun.files import NOT_REGULAR, read_bounded, refuse_unsafe_target, size_text
 
 if TYPE_CHECKING:
     from awsrun.config.plan import Plan
+    from awsrun.config.settings import Settings
+    from awsrun.text import Console
 
-__all__ = ["OPTIONS", "Options", "options", "labels", "run", "exec_environment"]
+__all__ = ["OPTIONS", "Options", "options", "labels", "run"]
 
 # The options that only mean something with --each-role (their names in Settings.sources).
 OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
@@ -28,17 +33,17 @@ MAX_ROLES_FILE_BYTES = 1 << 20
 
 
 class Options(NamedTuple):
-    roles: Tuple[Any, ...]  # validate.RoleRef, in the order given
+    roles: Tuple[RoleRef, ...]  # in the order given
     parallel: int
     report: Optional[str]
     prefix: bool
     output_dir: Optional[str]
 
 
-def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
-    """Check the fan-out options and their company; every role is checked here, before anything runs."""
-    from awsrun.config import validate
+def options(raw: Mapping[str, Any], config: Settings, has_command: bool) -> Options:
+    """Check the fan-out options and their company; every role is checked here, before anything runs.
 
+    ``raw``: settings.raw_values, each option's value as docopt or the environment gave it."""
     if not raw["each-role"]:
         given = next(name for name in OPTIONS if config.given(name))
         raise UsageError(f"--{given} goes with --each-role")
@@ -70,8 +75,6 @@ def options(raw: Mapping[str, Any], config: Any, has_command: bool) -> Options:
 def _read_roles(path: str) -> List[str]:
     """One role per line; blank lines and # comments are skipped. Read through the bounded
     reader: a regular file of at most MAX_ROLES_FILE_BYTES, refused before a byte is read."""
-    from awsrun.files import NOT_REGULAR, read_bounded, size_text
-
     shown = f"--each-role @{path}"
 
     def refuse(why: str) -> ConfigError:
@@ -92,7 +95,7 @@ def _parallel(text: str) -> int:
     return int(text)
 
 
-def labels(roles: Sequence[Any]) -> List[str]:
+def labels(roles: Sequence[RoleRef]) -> List[str]:
     """``NAME@ACCOUNT`` per role; repeats get ``#2``, ``#3``, ... in the order given.
 
     Role names and account ids hold no '/', so a label is also a safe file name.
@@ -106,29 +109,21 @@ def labels(roles: Sequence[Any]) -> List[str]:
     return unique
 
 
-def exec_environment(base: Mapping[str, str], credentials: Any, region: str, config: Any,
-                     config_file: str, secrets: Any) -> Dict[str, str]:
-    """The one place a run's environment is built: exactly what exec mode gives the command."""
-    from awsrun.deliver import environment
-
-    return environment.child_environment(base, credentials, region, not config.allow_fallbacks, config_file,
-                                         secrets)
-
-
-def run(opts: Options, shared: Plan, console: Any) -> int:
+def run(opts: Options, shared: Plan, console: Console) -> int:
     """Plan every role, then assume and run them; the combined exit status.
 
     ``shared`` is the run's plan: runner resolved it once for every role.
     """
-    from awsrun.config import validate
+    # The session package (and the run phase over it) load only once the options are good:
+    # a refusal above stays a fast local error.
     from awsrun.deliver.dryrun import print_plan
     from awsrun.deliver.modes import command_config, source_tokens
+    from awsrun.fanout.run import Fanout
+    from awsrun.session import chain, hopchecks
 
     config = shared.config
     # The command's AWS_CONFIG_FILE: the neutral copy, as in exec mode.
     config_file = command_config(shared, console.warn, not config.dry_run and not config.allow_fallbacks)
-    from awsrun.session import chain
-    from awsrun.session.hopchecks import check_partition
 
     config = shared.config
     # Each role is the final hop of its own chain; explain() names where --role and it came from.
@@ -137,7 +132,7 @@ def run(opts: Options, shared: Plan, console: Any) -> int:
     if shared.region:
         for settings in per_role:
             for role in settings.roles:
-                check_partition(role, shared.region, shared.region_source)
+                hopchecks.check_partition(role, shared.region, shared.region_source)
     names = labels(opts.roles)
     say = console.say if config.verbose else None
     # prepare() says the region and the source; the hops ("role 1 of 2: ...") are said below, per role.
@@ -148,7 +143,7 @@ def run(opts: Options, shared: Plan, console: Any) -> int:
     plans = []
     for settings in per_role:
         for role in settings.roles:
-            check_partition(role, prepared.region, prepared.region_origin)
+            hopchecks.check_partition(role, prepared.region, prepared.region_origin)
         hops = chain.plan(settings, prepared.profile_chain, partition)
         hops[-1] = hops[-1]._replace(origins={**hops[-1].origins, "role": config.sources["each-role"]})
         plans.append(hops)
@@ -163,6 +158,4 @@ def run(opts: Options, shared: Plan, console: Any) -> int:
                        shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,
                        config_file, secrets)
         return ExitStatus.OK
-    from awsrun.fanout.run import Fanout
-
     return Fanout(opts, shared, config_file, console, prepared, plans, names, per_role).run()

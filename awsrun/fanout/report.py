@@ -6,7 +6,9 @@ Pure functions of the results, so that each form is tested as a table of cases.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from awsrun import files
 
 __all__ = ["Result", "exit_status", "summary_lines", "junit_xml", "json_report", "write", "SOME_FAILED"]
 
@@ -16,6 +18,9 @@ OWN_FAILURE = 125
 
 # XML 1.0 allows only tab, newline and carriage return below 0x20, no surrogates, no U+FFFE/FFFF.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+# A value in the JSON report's object of one role.
+Field = Union[str, int, float, None, List[str]]
 
 
 class Result(NamedTuple):
@@ -114,7 +119,7 @@ def junit_xml(results: Sequence[Result], suite: str = "awsrun", wall: Optional[f
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def _as_dict(result: Result) -> Dict[str, Any]:
+def _as_dict(result: Result) -> Dict[str, Field]:
     return {"label": result.label, "role": result.role_arn, "status": result.status,
             "signal": _signal_name(result.signal) if result.signal is not None else None,
             "seconds": round(result.seconds, 3), "outcome": result.outcome(),
@@ -132,7 +137,5 @@ def json_report(results: Sequence[Result], status: int) -> bytes:
 def write(path: str, results: Sequence[Result], status: int, wall: Optional[float] = None) -> None:
     """Write the report atomically, as any new file (never through a link): JSON when ``path``
     ends in .json, JUnit XML otherwise (``wall``: the suite's time). Raises files.WriteError."""
-    from awsrun import files
-
     data = json_report(results, status) if path.lower().endswith(".json") else junit_xml(results, wall=wall)
     files.write_bytes(path, data, mode=files.PUBLIC)

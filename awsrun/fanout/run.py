@@ -3,6 +3,10 @@
 At most ``parallel`` roles are in flight at once, each in a worker thread that gets its
 role's session and then runs and pumps its command. Hops every role shares (--role
 before --each-role) are assumed once; an MFA code is asked once, before any thread starts.
+The guards are the ones exec mode uses: each child's environment is built by
+awsrun.deliver.environment, each child is started through awsrun.deliver.launch (by
+fanout.children), output files are written through awsrun.files, and lines are made inert
+(text.child_line) before they reach the terminal.
 """
 
 from __future__ import annotations
@@ -10,12 +14,30 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-from awsrun.fanout import children, report
+from awsrun.credentials import Credentials
+from awsrun.deliver import environment
+from awsrun.deliver.refresh import FORWARDED_SIGNALS, in_terminal_foreground
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus
+from awsrun.fanout import children, report
 from awsrun.session.rolesession import mfa_prompt
 from awsrun.files import PUBLIC, NewFile, WriteError, write_bytes
+from awsrun.session import chain
+from awsrun.session.cache import Cache, Entry, cached, open_cache
+from awsrun.session.cachekey import KeyPlan, effective_min_ttl, plan_key
+from awsrun.deliver.modes import source_tokens
+from awsrun.text import safe_text
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from awsrun.config.settings import Settings
+    from awsrun.config.plan import Plan
+    from awsrun.fanout.plan import Options
+    from awsrun.session.source import Source
+    from awsrun.text import Console
 
 __all__ = ["Fanout"]
 
@@ -23,8 +45,8 @@ __all__ = ["Fanout"]
 class Fanout:
     """One --each-role run: the planned roles, the shared STS clients, the streams, the stopper."""
 
-    def __init__(self, opts: Any, shared: Any, config_file: str, console: Any, prepared: Any, plans: Sequence[Sequence[Any]],
-                 names: Sequence[str], per_role: Sequence[Any]) -> None:
+    def __init__(self, opts: Options, shared: Plan, config_file: str, console: Console, prepared: chain.Prepared,
+                 plans: Sequence[Sequence[chain.Hop]], names: Sequence[str], per_role: Sequence[Settings]) -> None:
         self.opts, self.shared, self.console, self.prepared = opts, shared, console, prepared
         self.config_file = config_file  # the command's AWS_CONFIG_FILE: the neutral copy
         self.config = shared.config
@@ -33,16 +55,10 @@ class Fanout:
         self.out = children.Sink(console.out, lock)
         self.err = children.Sink(console.err, lock)
         self.clients = _SharedClients(prepared.source, opts.parallel)
-        self.start: Any = None
-        self.tails: List[Sequence[Any]] = self.plans
+        self.start: Optional[Credentials] = None  # the session of the hops every role shares, or an MFA one
+        self.tails: List[Sequence[chain.Hop]] = list(self.plans)
 
     def run(self) -> int:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from awsrun.session.cache import open_cache
-        from awsrun.session.cachekey import plan_key
-        from awsrun.deliver.refresh import FORWARDED_SIGNALS, in_terminal_foreground
-
         config, shared = self.config, self.shared
         began = time.monotonic()  # the report's suite time: the run's wall time, not the sum of the roles
         if self.opts.output_dir:
@@ -50,15 +66,13 @@ class Fanout:
                 os.makedirs(self.opts.output_dir, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(f"cannot create --output-dir {self.opts.output_dir}: {exc.strerror}") from None
-        self.store = open_cache(shared.environ, self.console.warn) if config.use_cache else None
+        self.store: Optional[Cache] = open_cache(shared.environ, self.console.warn) if config.use_cache else None
         # A role whose key cannot be known here goes without the cache (None), as in exec mode.
-        self.keys = [plan_key(settings, shared.environ, shared.dotenv_credentials, shared.region,
+        self.keys: List[Optional[KeyPlan]] = [plan_key(settings, shared.environ, shared.dotenv_credentials, shared.region,
                               self.store.folder) if self.store else None
                      for settings in self.per_role]
         if any(not self._cached(planned) for planned in self.keys):
             self._begin()
-        from awsrun.deliver.modes import source_tokens
-
         self.secrets = source_tokens(shared, self.store.folder if self.store else None)
         self.stopper = children.Stopper(in_terminal_foreground)
         previous = self.stopper.install(FORWARDED_SIGNALS)
@@ -70,19 +84,15 @@ class Fanout:
             children.Stopper.restore(previous)
         return self._finish(results, time.monotonic() - began)
 
-    def _min_ttl(self, planned: Any) -> int:
-        from awsrun.session.cachekey import effective_min_ttl
-
+    def _min_ttl(self, planned: Optional[KeyPlan]) -> int:
         return effective_min_ttl(self.config, planned.duration if planned else None)
 
-    def _cached(self, planned: Any) -> bool:
-        return (bool(self.store) and planned is not None and not self.config.fresh
+    def _cached(self, planned: Optional[KeyPlan]) -> bool:
+        return (self.store is not None and planned is not None and not self.config.fresh
                 and self.store.get(planned.key, self._min_ttl(planned)) is not None)
 
     def _begin(self) -> None:
         """Before any thread: assume the hops all roles share, or get an MFA session, asking once."""
-        from awsrun.session import chain
-
         config, source, region = self.config, self.prepared.source, self.prepared.region
         timeouts = (config.connect_timeout, config.read_timeout)
         prefix = self.plans[0][:-1]
@@ -97,13 +107,10 @@ class Fanout:
                                            self.console.warn)
             self.tails = [chain.without_mfa(hops) for hops in self.plans]
 
-    def _credentials(self, index: int) -> Any:
-        from awsrun.session import chain
-        from awsrun.session.cache import Entry, cached
-
+    def _credentials(self, index: int) -> Entry:
         config, region = self.config, self.prepared.region
 
-        def fetch() -> Any:
+        def fetch() -> Entry:
             credentials = chain.assume_all(self.clients, self.tails[index], region,
                                            (config.connect_timeout, config.read_timeout), config.mfa_code,
                                            mfa_prompt, self.console.warn, start=self.start)
@@ -115,8 +122,6 @@ class Fanout:
 
     def _one(self, index: int) -> report.Result:
         """One role: its session, then its command; never raises for awsrun's own failures."""
-        from awsrun.fanout.plan import exec_environment
-
         name, role_arn = self.names[index], self.plans[index][-1].request.role_arn
         began = time.monotonic()
         if self.stopper.signal is not None:
@@ -124,8 +129,10 @@ class Fanout:
         files: Optional[Tuple[NewFile, NewFile]] = None
         try:
             entry = self._credentials(index)
-            environ = exec_environment(self.shared.child_base, entry.credentials, entry.region, self.config,
-                                       self.config_file, self.secrets)
+            # Exactly what exec mode gives the command.
+            environ = environment.child_environment(self.shared.child_base, entry.credentials, entry.region,
+                                                    not self.config.allow_fallbacks, self.config_file,
+                                                    self.secrets)
             if self.opts.output_dir:
                 files = self._files(name)
             prefix = f"[{name}] ".encode("utf-8") if self.opts.prefix else b""
@@ -147,7 +154,9 @@ class Fanout:
                              stderr_tail=tail)
 
     def _path(self, name: str, kind: str) -> str:
-        return os.path.join(self.opts.output_dir, f"{name}.{kind}")
+        folder = self.opts.output_dir
+        assert folder is not None  # only called with --output-dir
+        return os.path.join(folder, f"{name}.{kind}")
 
     def _files(self, name: str) -> Tuple[NewFile, NewFile]:
         """New LABEL.out and LABEL.err, temporary files until the command ends (files.NewFile):
@@ -173,8 +182,7 @@ class Fanout:
     def _say_failure(self, name: str, reason: str, files: Optional[Tuple[NewFile, NewFile]]) -> None:
         """The reason goes to the role's .err file; on the terminal it is said once: by the
         summary's row, or here when --quiet leaves the summary out."""
-        from awsrun.text import safe_text  # the reason may quote STS: inert in files and on the terminal
-
+        # The reason may quote STS: made inert, in files and on the terminal.
         line = f"awsrun: {safe_text(reason)}\n".encode("utf-8")
         if self.opts.output_dir:
             try:
@@ -188,7 +196,7 @@ class Fanout:
         elif self.config.quiet:
             self.err.write((f"[{name}] " if self.opts.prefix else "").encode("utf-8") + line)
 
-    def _settled(self, index: int, future: Any) -> report.Result:
+    def _settled(self, index: int, future: Future[report.Result]) -> report.Result:
         try:
             return future.result()
         except Exception as exc:  # a bug in a worker: that role failed, the others carry on
@@ -219,12 +227,13 @@ class _SharedClients:
     botocore's Session.create_client is not thread-safe; a client, once made, is.
     """
 
-    def __init__(self, source: Any, pool: int) -> None:
+    def __init__(self, source: Source, pool: int) -> None:
         self._source, self._pool = source, pool
         self._lock = threading.Lock()
-        self._clients: Dict[Any, Any] = {}
+        self._clients: Dict[Tuple[str, Optional[Credentials]], BaseClient] = {}
 
-    def client(self, region: str, connect_timeout: float, read_timeout: float, credentials: Any = None) -> Any:
+    def client(self, region: str, connect_timeout: float, read_timeout: float,
+               credentials: Optional[Credentials] = None) -> BaseClient:
         key = (region, credentials)
         with self._lock:
             if key not in self._clients:
