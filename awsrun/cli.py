@@ -133,11 +133,18 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, List, Mapping, NoReturn, Optional, Sequence, TextIO
 
 from awsrun import __version__
 from awsrun.errors import AwsrunError, ExitStatus, Terminated, UsageError
 from awsrun.text import Console
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from docopt import DocoptExit
+
+    from awsrun.deliver.modes import ExecCommand
 
 # Modules beyond these are imported where they are first needed: --help, --version and
 # every local check must answer at the cost of starting Python, and a cache hit close to it.
@@ -153,7 +160,7 @@ def main(
     *,
     stdout: Optional[TextIO] = None,
     stderr: Optional[TextIO] = None,
-    exec_command: Optional[Callable[[Sequence[str], Mapping[str, str]], Any]] = None,
+    exec_command: Optional[ExecCommand] = None,
 ) -> int:
     """Run awsrun; the only place that turns an exception into a message and an exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -183,7 +190,7 @@ def main(
 
 
 def _dispatch(argv: List[str], environ: Mapping[str, str], console: Console,
-              exec_command: Callable[[Sequence[str], Mapping[str, str]], Any]) -> int:
+              exec_command: ExecCommand) -> int:
     args = _parse(argv)
     console.debug = console.debug or args["--debug"]
     if args["--help"]:
@@ -230,7 +237,7 @@ def run() -> NoReturn:
     os._exit(status)
 
 
-def _terminate(signum: int, frame: Any) -> NoReturn:
+def _terminate(signum: int, frame: Optional[FrameType]) -> NoReturn:
     raise Terminated()
 
 
@@ -249,7 +256,7 @@ def _parse(argv: List[str]) -> dict:
         raise UsageError(_usage_problem(exc)) from None
 
 
-def _usage_problem(exc: Any) -> str:
+def _usage_problem(exc: DocoptExit) -> str:
     """docopt's message, told in one line a person understands."""
     from docopt import parse_options
 
