@@ -68,6 +68,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         raise UsageError("no role given: " + (role_after_command(args["COMMAND"], args["ARG"], cli.__doc__) or
                                               "pass --role ARN, set AWSRUN_ROLE, or name a --profile"))
 
+    from awsrun.config.variables import ASSUMED_ROLE_VARIABLE, holds_issued_credentials
     from awsrun.deliver import environment, execute
 
     child_base = environment.merge_dotenv(environ, files.values)
@@ -77,7 +78,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     region, region_source = _region_from(config, child_base, environ, files.origin)
     if region:  # known without botocore: check the partitions before importing it
         _check_partitions(config, region, region_source)
-    issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
+    issued = environ.get(ASSUMED_ROLE_VARIABLE) if holds_issued_credentials(environ) else None
     dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
     from awsrun.session import loopguard
 
@@ -158,7 +159,7 @@ def _command_config(config: Settings, environ: Mapping[str, str], child_base: Ma
     if not write and config.allow_fallbacks:
         return os.devnull  # not used: the user's own config stays
     from awsrun.deliver import neutral
-    from awsrun.session.cache import cache_dir
+    from awsrun.files import cache_dir
 
     profile = (config.profile or environ.get("AWS_DEFAULT_PROFILE") or environ.get("AWS_PROFILE")
                or dotenv_credentials.get("AWS_PROFILE"))
@@ -196,12 +197,12 @@ def _dotenv_credentials(environ: Mapping[str, str], files: EnvFiles, issued: boo
 
     An awsrun-issued session in the environment does not count as having some.
     """
-    from awsrun.deliver import environment
+    from awsrun.config.variables import SOURCE_CREDENTIAL_KEYS
 
-    selectors = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if issued else environment.SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",)
+    selectors = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if issued else SOURCE_CREDENTIAL_KEYS + ("AWS_DEFAULT_PROFILE",)
     if any(environ.get(key) for key in selectors):
         return {}
-    return {key: files.values[key] for key in environment.SOURCE_CREDENTIAL_KEYS if files.values.get(key)}
+    return {key: files.values[key] for key in SOURCE_CREDENTIAL_KEYS if files.values.get(key)}
 
 
 def _check_left(expiration: Any, config: Settings) -> None:
@@ -226,9 +227,9 @@ def _with_aws_profile(config: Settings, environ: Mapping[str, str], files: EnvFi
     """
     if config.profile:
         return config
-    from awsrun.deliver import environment
+    from awsrun.config.variables import holds_issued_credentials
 
-    issued = environment.holds_issued_credentials(environ)
+    issued = holds_issued_credentials(environ)
     name = next((key for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if environ.get(key)), None)
     if name:
         selected, origin = environ[name], f"${name}"

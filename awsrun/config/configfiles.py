@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from awsrun.files import WriteError, prune, touch, write_text
+
 __all__ = ["AwsFiles", "read", "sections", "paths", "files_read"]
 
 
@@ -114,8 +116,6 @@ def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFi
     if memo:
         kept = _load_memo(memo)
         if kept is not None:
-            from awsrun.session.cache import touch
-
             touch(memo)  # in use: not stale
             return kept
     files = AwsFiles()
@@ -211,13 +211,9 @@ def _store_memo(path: str, files: AwsFiles) -> None:
     """Written as the cache writes (files.write_text: 0600, atomic, never through a link)."""
     import json
 
-    from awsrun.files import WriteError, write_text
-
     try:
         write_text(path, json.dumps({"profiles": files.profiles, "sso_sessions": files.sso_sessions,
                                      "services": files.services}))
     except (TypeError, ValueError, WriteError):
         return
-    from awsrun.session.cache import prune
-
     prune(os.path.dirname(path), "profiles-", os.path.basename(path))

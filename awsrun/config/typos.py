@@ -14,8 +14,8 @@ __all__ = ["closest", "known_variables", "unknown_variables", "options_among", "
 _ROLE_OPTIONS = ("--role", "--profile", "--each-role")
 
 # AWSRUN_* names awsrun reads or sets that are not options: the session it issued (exec
-# and export set these), the settings an export replaced (awsrun.deliver.output) and the
-# credential_process loop guard (awsrun.session.loopguard).
+# and export set these, config/variables.py), the settings an export replaced (the export
+# writer, output.py) and the credential_process loop guard (awsrun.session.loopguard).
 OTHER_VARIABLES = ("AWSRUN_ASSUMED_ROLE_ARN", "AWSRUN_ASSUMED_KEY_ID", "AWSRUN_EXPORT_SAVED", "AWSRUN_SOURCE_PROFILES")
 # Options that are not settings: asking for help by variable means nothing.
 _NOT_VARIABLES = ("--help", "--version", "--completion")

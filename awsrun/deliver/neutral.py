@@ -15,7 +15,7 @@ import re
 import stat
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
-from awsrun.files import WriteError, write_text
+from awsrun.files import WriteError, prune, touch, write_text
 
 __all__ = ["CREDENTIAL_KEYS", "source_path", "neutral_text", "config_file"]
 
@@ -152,7 +152,7 @@ def config_file(source: str, folder: str, profile: Optional[str], warn: Callable
     ``write=False`` (--dry-run) only names it. Where no safe copy can be had, os.devnull:
     the command then has no config file at all, which is still no way to credentials.
     """
-    from awsrun.session.cache import _folder_problem, prune, touch
+    from awsrun.session.cache import _folder_problem
 
     from awsrun.files import NOT_REGULAR, read_bounded, size_text
 
