@@ -28,7 +28,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         exec_command: Callable[[Sequence[str], Mapping[str, str]], Any]) -> int:
     """Do what the parsed ``args`` ask; ``console`` says things and knows --debug/--quiet."""
     if any(args.get(name) for name in ("--trust-env-file", "--list-trusted-env-files", "--forget-env-file")):
-        from awsrun.config.trust import run_action
+        from awsrun.config.trustactions import run_action
 
         return run_action(args, environ, console.line)
     from awsrun.config import settings as settings_module

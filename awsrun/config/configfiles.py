@@ -10,11 +10,15 @@ raw_config_parse and build_profile_map and Session.full_config's merge of the tw
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from awsrun.files import WriteError, prune, touch, write_text
 
-__all__ = ["AwsFiles", "read", "sections", "paths", "files_read"]
+__all__ = ["ConfigValue", "Section", "AwsFiles", "read", "sections", "paths", "files_read"]
+
+# A value of a section: text, or a nested section's ``key = value`` lines (botocore's shapes).
+ConfigValue = Union[str, Dict[str, str]]
+Section = Dict[str, ConfigValue]
 
 
 class AwsFiles:
@@ -24,12 +28,12 @@ class AwsFiles:
     __slots__ = ("profiles", "sso_sessions", "services")
 
     def __init__(self) -> None:
-        self.profiles: Dict[str, Dict[str, Any]] = {}
-        self.sso_sessions: Dict[str, Dict[str, Any]] = {}
-        self.services: Dict[str, Dict[str, Any]] = {}
+        self.profiles: Dict[str, Section] = {}
+        self.sso_sessions: Dict[str, Section] = {}
+        self.services: Dict[str, Section] = {}
 
 
-def sections(raw: bytes) -> List[Tuple[str, Dict[str, Any]]]:
+def sections(raw: bytes) -> List[Tuple[str, Section]]:
     """The sections as botocore's ``raw_config_parse`` reads them, in file order.
 
     Mirrors botocore.configloader (a RawConfigParser with its defaults, reading text as
@@ -47,7 +51,7 @@ def sections(raw: bytes) -> List[Tuple[str, Dict[str, Any]]]:
         raise ValueError(str(exc).splitlines()[0]) from None
     found = []
     for name in parser.sections():
-        values: Dict[str, Any] = {}
+        values: Section = {}
         for key in parser.options(name):
             value = parser.get(name, key)
             if value.startswith("\n"):
@@ -65,7 +69,7 @@ def sections(raw: bytes) -> List[Tuple[str, Dict[str, Any]]]:
     return found
 
 
-def _raw(path: str) -> Dict[str, Dict[str, Any]]:
+def _raw(path: str) -> Dict[str, Section]:
     """A file's sections by name (a missing file has none)."""
     path = os.path.expanduser(os.path.expandvars(path))
     if not os.path.isfile(path):
@@ -151,7 +155,7 @@ def _hash(data: bytes) -> str:
     return blake2b(data, digest_size=20).hexdigest()
 
 
-def _scrub(values: Dict[str, Any]) -> None:
+def _scrub(values: Section) -> None:
     for key in _SECRETS:
         if key in values:
             values[key] = "<secret>"
