@@ -1,5 +1,5 @@
 """The one writer of every file awsrun and awsrun-keys create, the one bounded reader of the
-files the user names, and where awsrun's folders are.
+files the user names, and where awsrun's folders are (and how their stale copies go).
 
 A file is written to a temporary file beside its target, created new (O_EXCL, no link
 followed) with its final mode, synced when losing it would matter, and then renamed over the

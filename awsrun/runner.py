@@ -68,7 +68,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
         raise UsageError("no role given: " + (role_after_command(args["COMMAND"], args["ARG"], cli.__doc__) or
                                               "pass --role ARN, set AWSRUN_ROLE, or name a --profile"))
 
-    from awsrun.config.variables import ASSUMED_ROLE_VARIABLE, holds_issued_credentials
+    from awsrun.config import variables
     from awsrun.deliver import environment, execute
 
     child_base = environment.merge_dotenv(environ, files.values)
@@ -78,7 +78,7 @@ def run(args: Mapping[str, Any], environ: Mapping[str, str], console: Any,
     region, region_source = _region_from(config, child_base, environ, files.origin)
     if region:  # known without botocore: check the partitions before importing it
         _check_partitions(config, region, region_source)
-    issued = environ.get(ASSUMED_ROLE_VARIABLE) if holds_issued_credentials(environ) else None
+    issued = environ.get(variables.ASSUMED_ROLE_VARIABLE) if variables.holds_issued_credentials(environ) else None
     dotenv_credentials = _dotenv_credentials(environ, files, bool(issued))
     from awsrun.session import loopguard
 

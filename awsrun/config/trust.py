@@ -1,4 +1,5 @@
-"""Which .env files the user trusts: a pure decision and a small private store.
+"""Which .env files the user trusts: a pure decision, a small private store, and the one
+bounded read of a .env's bytes (what is hashed is what is parsed).
 
 A ``./.env`` may come from anyone (a cloned repository, a shared folder), and its keys
 would pick the role, silence awsrun and load code into the command. Like direnv and mise,

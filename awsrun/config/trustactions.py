@@ -6,12 +6,14 @@ Reached only when one of them is given: no other run imports this module.
 from __future__ import annotations
 
 import os
-from typing import Callable, List, Mapping
+from typing import TYPE_CHECKING, Callable, List, Mapping
 
 from awsrun.config.envfile import DEFAULT_PATH
-from awsrun.config.settings import Args
 from awsrun.config.trust import TRUSTED, entries, forget_files, read_bytes, shown, trust_files, verdict
 from awsrun.errors import ConfigError, ExitStatus, UsageError
+
+if TYPE_CHECKING:
+    from awsrun.config.settings import Args
 
 __all__ = ["ACTIONS", "NOTHING_TRUSTED", "run_action"]
 
