@@ -1,5 +1,5 @@
 """The one writer of every file awsrun and awsrun-keys create, the one bounded reader of the
-files the user names, and where awsrun's folders are.
+files the user names, and where awsrun's folders are (and how their stale copies go).
 
 A file is written to a temporary file beside its target, created new (O_EXCL, no link
 followed) with its final mode, synced when losing it would matter, and then renamed over the
@@ -21,7 +21,8 @@ from typing import IO, Callable, Mapping, Optional
 from awsrun.errors import ConfigError
 
 __all__ = ["WriteError", "PRIVATE", "PUBLIC", "NewFile", "write_bytes", "write_text", "refuse_unsafe_target",
-           "open_lock", "xdg_folder", "NOT_REGULAR", "TOO_LARGE", "read_bounded", "size_text"]
+           "open_lock", "xdg_folder", "cache_dir", "STALE_AFTER", "prune", "touch", "NOT_REGULAR", "TOO_LARGE",
+           "read_bounded", "size_text"]
 
 PRIVATE = 0o600  # credentials, caches, the trust store: the user alone
 PUBLIC = 0o666  # reports and --output-dir files: what any new file gets, less the umask
@@ -191,6 +192,48 @@ def xdg_folder(environ: Mapping[str, str], variable: str, fallback: str) -> str:
     if value and os.path.isabs(value):
         return value
     return os.path.join(environ.get("HOME") or os.path.expanduser("~"), fallback)
+
+
+def cache_dir(environ: Mapping[str, str]) -> str:
+    """$XDG_CACHE_HOME/awsrun (or ~/.cache/awsrun): the credential cache and its copies."""
+    return os.path.join(xdg_folder(environ, "XDG_CACHE_HOME", ".cache"), "awsrun")
+
+
+# A content-addressed file of the folder (a neutral config copy, a profiles memo) that no run
+# has used for this long is removed when a newer one of its kind is written.
+STALE_AFTER = 30 * 86400
+
+
+def prune(folder: str, prefix: str, keep: str) -> None:
+    """Remove ``prefix``* files of ``folder`` other than ``keep`` that no run has used for
+    STALE_AFTER, and temporary ones a killed run left. Each edit of the AWS config makes new
+    content-addressed copies; the old ones are reused (and touched) while a command still
+    holds them, so only long-unused ones go. Best effort: a file that cannot go stays."""
+    import time
+
+    limit = time.time() - STALE_AFTER
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name == keep or not (name.startswith(prefix) or name.startswith("." + prefix)):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and info.st_mtime < limit:
+                os.unlink(path)
+        except OSError:
+            pass
+
+
+def touch(path: str) -> None:
+    """Mark a content-addressed file as used now, so that prune keeps it."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 # The bounded reader.

@@ -13,10 +13,11 @@ import sys
 from typing import TYPE_CHECKING, List, Mapping, Optional, Tuple
 
 from awsrun.config import settings as settings_module
+from awsrun.config import variables
 from awsrun.config.envfile import EnvFiles
 from awsrun.config.envfile import read as read_env_files
 from awsrun.config.plan import Plan, dotenv_credentials, region_from, with_aws_profile
-from awsrun.config.settings import Settings
+from awsrun.config.settings import Args, Settings
 from awsrun.credentials import iso8601
 from awsrun.errors import ConfigError, UsageError
 from awsrun.text import Console
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["run"]
 
-Args = Mapping[str, object]  # docopt's result: option -> its value
 _TRUST_ACTIONS = ("--trust-env-file", "--list-trusted-env-files", "--forget-env-file")
 # fanout.OPTIONS, named here so that runs without them never import fanout.
 _FANOUT_OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
@@ -38,7 +38,7 @@ _FANOUT_OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
 def run(args: Args, environ: Mapping[str, str], console: Console, exec_command: ExecCommand, usage: str) -> int:
     """Do what the parsed ``args`` ask; ``console`` says things and knows --debug/--quiet."""
     if any(args.get(name) for name in _TRUST_ACTIONS):
-        from awsrun.config.trust import run_action
+        from awsrun.config.trustactions import run_action
 
         return run_action(args, environ, console.line)
     config, files = _settings(args, environ, console)
@@ -112,7 +112,7 @@ def _plan(args: Args, config: Settings, files: EnvFiles, environ: Mapping[str, s
     if region:  # known without botocore: check the partitions before importing it
         for role in config.roles:
             hopchecks.check_partition(role, region, region_source)
-    issued = environ.get(environment.ASSUMED_ROLE_VARIABLE) if environment.holds_issued_credentials(environ) else None
+    issued = environ.get(variables.ASSUMED_ROLE_VARIABLE) if variables.holds_issued_credentials(environ) else None
     dotenv = dotenv_credentials(environ, files, bool(issued))
     source_name = loopguard.source_profile(config.profile, environ, dotenv)
     loopguard.check(source_name, environ)  # before the cache lock a parent awsrun may hold

@@ -10,6 +10,7 @@ from typing import Dict, Optional
 
 import pytest
 
+from awsrun.config.variables import SOURCE_CREDENTIAL_KEYS
 from awsrun.deliver import environment
 from awsrun.credentials import Credentials
 
@@ -227,7 +228,7 @@ def test_merge_dotenv(environ: Dict[str, str], dotenv: Dict[str, str], merged: D
     assert result is not environ
 
 
-@pytest.mark.parametrize("name", environment.SOURCE_CREDENTIAL_KEYS)
+@pytest.mark.parametrize("name", SOURCE_CREDENTIAL_KEYS)
 def test_dotenv_credentials_never_reach_the_child(name: str) -> None:
     base = environment.merge_dotenv({"PATH": "/bin"}, {name: "from-dotenv"})
     for block in (True, False):

@@ -391,7 +391,7 @@ def _aged(path: Path, seconds: float) -> Path:
 def test_copies_unused_for_a_month_go_when_a_new_one_is_written(tmp_path: Path) -> None:
     """Every config edit makes a new copy; old ones are reused (and touched) while a command may
     hold them, and only those no run used for STALE_AFTER go, with a killed run's temporary files."""
-    from awsrun.session.cache import STALE_AFTER
+    from awsrun.files import STALE_AFTER
     from awsrun.config.configfiles import read
 
     folder = tmp_path / "cache"

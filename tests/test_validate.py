@@ -9,7 +9,7 @@ from typing import Callable, List, Optional
 
 import pytest
 
-from awsrun.config import validate
+from awsrun.config import policydoc, validate
 from awsrun.errors import ExitStatus, InvalidValue
 
 ACCOUNT = "123456789012"
@@ -359,13 +359,13 @@ def _statement_policy(size: int) -> dict:
     ids=short,
 )
 def test_policy_inline(value: str, compact: str) -> None:
-    assert validate.policy(value, _no_file) == compact
+    assert policydoc.policy(value, _no_file) == compact
 
 
 def test_policy_from_file(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     path.write_text('{\n  "Version": "2012-10-17",\n  "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]\n}\n')
-    result = validate.policy(str(path), lambda p: Path(p).read_text(encoding="utf-8"))
+    result = policydoc.policy(str(path), lambda p: Path(p).read_text(encoding="utf-8"))
     assert result == '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}'
 
 
@@ -376,7 +376,7 @@ def test_policy_reads_only_the_named_file() -> None:
         read.append(path)
         return '{"a": 1}'
 
-    assert validate.policy("policy.json", fake) == '{"a":1}'
+    assert policydoc.policy("policy.json", fake) == '{"a":1}'
     assert read == ["policy.json"]
 
 
@@ -408,12 +408,12 @@ def _write(tmp_path: Path, name: str, data: bytes) -> str:
 )
 def test_policy_refuses(tmp_path: Path, make: Callable[[Path], str]) -> None:
     value = make(tmp_path)
-    refused(lambda: validate.policy(value, lambda p: Path(p).read_text(encoding="utf-8")), value)
+    refused(lambda: policydoc.policy(value, lambda p: Path(p).read_text(encoding="utf-8")), value)
 
 
 def test_policy_too_long_says_how_long() -> None:
     value = json.dumps(_statement_policy(2049))
-    error = refused(lambda: validate.policy(value, _no_file), value)
+    error = refused(lambda: policydoc.policy(value, _no_file), value)
     assert "2049" in str(error) and "2048" in str(error)
 
 

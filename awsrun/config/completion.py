@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Mapping, NamedTuple, Optional
 
+from awsrun.config import configfiles
 from awsrun.errors import UsageError
 
 __all__ = ["SHELLS", "script", "profile_names"]
@@ -246,8 +247,6 @@ def _fish_quote(text: str) -> str:
 def profile_names(environ: Mapping[str, str]) -> List[str]:
     """The profiles of the AWS config and credentials files as botocore reads them, names only;
     files botocore would not read give none."""
-    from awsrun.config import configfiles
-
     try:
         found = configfiles.read(environ).profiles
     except (OSError, ValueError):

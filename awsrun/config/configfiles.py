@@ -10,9 +10,15 @@ raw_config_parse and build_profile_map and Session.full_config's merge of the tw
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
-__all__ = ["AwsFiles", "read", "sections", "paths", "files_read"]
+from awsrun.files import WriteError, prune, touch, write_text
+
+__all__ = ["ConfigValue", "Section", "AwsFiles", "read", "sections", "paths", "files_read"]
+
+# A value of a section: text, or a nested section's ``key = value`` lines (botocore's shapes).
+ConfigValue = Union[str, Dict[str, str]]
+Section = Dict[str, ConfigValue]
 
 
 class AwsFiles:
@@ -22,12 +28,12 @@ class AwsFiles:
     __slots__ = ("profiles", "sso_sessions", "services")
 
     def __init__(self) -> None:
-        self.profiles: Dict[str, Dict[str, Any]] = {}
-        self.sso_sessions: Dict[str, Dict[str, Any]] = {}
-        self.services: Dict[str, Dict[str, Any]] = {}
+        self.profiles: Dict[str, Section] = {}
+        self.sso_sessions: Dict[str, Section] = {}
+        self.services: Dict[str, Section] = {}
 
 
-def sections(raw: bytes) -> List[Tuple[str, Dict[str, Any]]]:
+def sections(raw: bytes) -> List[Tuple[str, Section]]:
     """The sections as botocore's ``raw_config_parse`` reads them, in file order.
 
     Mirrors botocore.configloader (a RawConfigParser with its defaults, reading text as
@@ -45,7 +51,7 @@ def sections(raw: bytes) -> List[Tuple[str, Dict[str, Any]]]:
         raise ValueError(str(exc).splitlines()[0]) from None
     found = []
     for name in parser.sections():
-        values: Dict[str, Any] = {}
+        values: Section = {}
         for key in parser.options(name):
             value = parser.get(name, key)
             if value.startswith("\n"):
@@ -63,7 +69,7 @@ def sections(raw: bytes) -> List[Tuple[str, Dict[str, Any]]]:
     return found
 
 
-def _raw(path: str) -> Dict[str, Dict[str, Any]]:
+def _raw(path: str) -> Dict[str, Section]:
     """A file's sections by name (a missing file has none)."""
     path = os.path.expanduser(os.path.expandvars(path))
     if not os.path.isfile(path):
@@ -114,8 +120,6 @@ def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFi
     if memo:
         kept = _load_memo(memo)
         if kept is not None:
-            from awsrun.session.cache import touch
-
             touch(memo)  # in use: not stale
             return kept
     files = AwsFiles()
@@ -151,7 +155,7 @@ def _hash(data: bytes) -> str:
     return blake2b(data, digest_size=20).hexdigest()
 
 
-def _scrub(values: Dict[str, Any]) -> None:
+def _scrub(values: Section) -> None:
     for key in _SECRETS:
         if key in values:
             values[key] = "<secret>"
@@ -211,13 +215,9 @@ def _store_memo(path: str, files: AwsFiles) -> None:
     """Written as the cache writes (files.write_text: 0600, atomic, never through a link)."""
     import json
 
-    from awsrun.files import WriteError, write_text
-
     try:
         write_text(path, json.dumps({"profiles": files.profiles, "sso_sessions": files.sso_sessions,
                                      "services": files.services}))
     except (TypeError, ValueError, WriteError):
         return
-    from awsrun.session.cache import prune
-
     prune(os.path.dirname(path), "profiles-", os.path.basename(path))

@@ -11,11 +11,9 @@ from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 from awsrun.errors import ConfigError
 
-__all__ = ["EnvFiles", "read", "read_bytes"]
+__all__ = ["DEFAULT_PATH", "EnvFiles", "read"]
 
 DEFAULT_PATH = ".env"
-# A .env file holds a few settings: 1 MiB is far more, and /dev/zero cannot fill memory.
-MAX_ENV_FILE_BYTES = 1 << 20
 
 
 class EnvFiles(NamedTuple):
@@ -38,24 +36,25 @@ def read(paths: Sequence[str], required: bool, environ: Optional[Mapping[str, st
     origin: Dict[str, str] = {}
     trusted: Optional[Mapping[str, str]] = None
     for path in paths:
-        if not required:
-            if not os.path.isfile(path):
-                continue
-            from awsrun.config import trust
+        if not required and not os.path.isfile(path):
+            continue
+        # Here, not at the top: a run without a .env loads no trust store, json or file reader.
+        from awsrun.config import trust
 
+        if not required:
             if trusted is None:
                 trusted = trust.load(os.environ if environ is None else environ, warn or _ignore)
             absolute = os.path.abspath(path)
             if absolute not in trusted:  # never read what was never trusted
                 (warn or _ignore)(trust.ignored_message(absolute, trust.UNTRUSTED))
                 continue
-            content = read_bytes(path)
+            content = trust.read_bytes(path)
             decision = trust.verdict(trusted, absolute, content)
             if decision != trust.TRUSTED:
                 (warn or _ignore)(trust.ignored_message(absolute, decision))
                 continue
         else:
-            content = read_bytes(path)
+            content = trust.read_bytes(path)
         for key, value in _parse(path, content).items():
             values[key] = value
             origin[key] = path
@@ -64,23 +63,6 @@ def read(paths: Sequence[str], required: bool, environ: Optional[Mapping[str, st
 
 def _ignore(message: str) -> None:
     pass
-
-
-def read_bytes(path: str) -> bytes:
-    """The file's bytes, read once: what is hashed for trust is exactly what is parsed.
-    Read through the bounded reader: a regular file of at most MAX_ENV_FILE_BYTES."""
-    from awsrun.files import NOT_REGULAR, read_bounded, size_text
-
-    def refuse(why: str) -> ConfigError:
-        problem = "not a regular file" if why == NOT_REGULAR else f"larger than {size_text(MAX_ENV_FILE_BYTES)}"
-        return ConfigError(f"cannot read env file {path!r}: {problem}")
-
-    try:
-        return read_bounded(path, MAX_ENV_FILE_BYTES, refuse)
-    except FileNotFoundError:
-        raise ConfigError(f"cannot read env file {path!r}: no such file") from None
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise ConfigError(f"cannot read env file {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _parse(path: str, content: bytes) -> Dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 from awsrun.config.envfile import EnvFiles
 from awsrun.config.settings import Settings
 from awsrun.config.validate import region_partition
-from awsrun.deliver.environment import SOURCE_CREDENTIAL_KEYS, holds_issued_credentials
+from awsrun.config.variables import SOURCE_CREDENTIAL_KEYS, holds_issued_credentials
 
 __all__ = ["Plan", "with_aws_profile", "dotenv_credentials", "region_from"]
 

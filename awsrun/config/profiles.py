@@ -5,9 +5,16 @@ Pure: takes the ``profiles`` mapping of botocore's ``full_config``; reads no fil
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from awsrun.config.typos import closest
 from awsrun.errors import ConfigError
+
+if TYPE_CHECKING:
+    from awsrun.config.configfiles import ConfigValue
+
+    # One profile's settings, from configfiles or botocore's full_config.
+    Profile = Mapping[str, ConfigValue]
 
 __all__ = ["ProfileHop", "SourceSpec", "ProfileChain", "ProfileNotFound", "resolve", "own_keys",
            "CREDENTIAL_SOURCES"]
@@ -61,7 +68,7 @@ class ProfileNotFound(ConfigError):
     were read and where the name came from.
     """
 
-    def __init__(self, name: str, referrer: Optional[str], known: Iterable[Any]) -> None:
+    def __init__(self, name: str, referrer: Optional[str], known: Iterable[str]) -> None:
         self.name, self.referrer = name, referrer
         self.known = sorted(str(other) for other in known)
         super().__init__(self.said())
@@ -69,8 +76,6 @@ class ProfileNotFound(ConfigError):
     def said(self, files: Sequence[Tuple[str, bool]] = (), origin: Optional[str] = None) -> str:
         """One line: the name, where it came from, the files read (each path, and whether it
         exists), and the closest profile they do hold."""
-        from awsrun.config.typos import closest
-
         if self.referrer is not None:
             why = f" (source_profile of {self.referrer!r})"
         elif origin and origin != "--profile":  # a name the user did not type here: say who gave it
@@ -85,7 +90,7 @@ class ProfileNotFound(ConfigError):
         return ConfigError(self.said(files, origin))
 
 
-def _hop(name: str, profile: Mapping[str, Any]) -> ProfileHop:
+def _hop(name: str, profile: Profile) -> ProfileHop:
     return ProfileHop(
         profile=name,
         role_arn=profile["role_arn"],
@@ -101,7 +106,7 @@ _SCALAR_KEYS = ("role_arn", "source_profile", "credential_source", "region", "du
                 "external_id", "role_session_name", "web_identity_token_file") + _CREDENTIAL_KEYS
 
 
-def _checked_profile(name: str, profile: Any) -> Mapping[str, Any]:
+def _checked_profile(name: str, profile: object) -> Profile:
     if not isinstance(profile, Mapping):
         raise ConfigError(f"profile {name!r} is not a section of settings")
     for key in _SCALAR_KEYS:
@@ -110,7 +115,7 @@ def _checked_profile(name: str, profile: Any) -> Mapping[str, Any]:
     return profile
 
 
-def resolve(profiles: Mapping[str, Mapping[str, Any]], name: str) -> ProfileChain:
+def resolve(profiles: Mapping[str, Profile], name: str) -> ProfileChain:
     """Walk source_profile links from ``name`` down to where credentials come from.
 
     The rules every AWS SDK shares: a profile with role_arn and web_identity_token_file is
@@ -170,7 +175,7 @@ _BEYOND_KEYS = frozenset({"role_arn", "source_profile", "credential_source", "we
                           "credential_process", "sso_session", "sso_start_url", "login_session"})
 
 
-def _has_static_keys(name: str, profile: Mapping[str, Any]) -> bool:
+def _has_static_keys(name: str, profile: Profile) -> bool:
     """Whether the profile holds static keys (botocore: either key makes it so); both or neither."""
     present = [key for key in ("aws_access_key_id", "aws_secret_access_key") if profile.get(key)]
     if len(present) == 1:
@@ -179,7 +184,7 @@ def _has_static_keys(name: str, profile: Mapping[str, Any]) -> bool:
     return bool(present)
 
 
-def own_keys(profile: Mapping[str, Any]) -> Dict[str, Optional[str]]:
+def own_keys(profile: Profile) -> Dict[str, Optional[str]]:
     """The static keys of a profile that is its own source_profile, or a source with keys."""
     return {
         "AWS_ACCESS_KEY_ID": profile.get("aws_access_key_id"),

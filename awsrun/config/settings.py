@@ -6,7 +6,7 @@ docopt result, so the usage docstring stays the one spec of the CLI.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from awsrun.config import validate
 from awsrun.credentials import mask
@@ -14,7 +14,11 @@ from awsrun.config.envfile import DEFAULT_PATH, EnvFiles
 from awsrun.errors import InvalidValue, UsageError
 from awsrun.config.naming import default_session_name
 
-__all__ = ["Settings", "resolve", "raw_values", "wants_debug", "env_file_paths", "env_name"]
+__all__ = ["ArgValue", "Args", "Settings", "resolve", "raw_values", "wants_debug", "env_file_paths", "env_name"]
+
+# The docopt result: each option's, command's and argument's value (a flag, a count, a value, a list).
+ArgValue = Union[None, bool, int, str, List[str]]
+Args = Mapping[str, ArgValue]
 
 # Not settable from the environment or a .env: which files to read and whether to trust them.
 _NOT_SETTINGS = {"--help", "--version", "--completion", "--env-file", "--no-env-file", "--trust-env-file",
@@ -96,7 +100,7 @@ def _parse_bool(name: str, text: str) -> bool:
     raise InvalidValue(name, text, "expected true/false, 1/0, yes/no or on/off")
 
 
-def _from_text(name: str, text: str, like: Any) -> Any:
+def _from_text(name: str, text: str, like: ArgValue) -> ArgValue:
     """Read an AWSRUN_* value as the same kind docopt gives for the flag."""
     if isinstance(like, bool):
         return _parse_bool(name, text)
@@ -105,7 +109,7 @@ def _from_text(name: str, text: str, like: Any) -> Any:
     return text
 
 
-def env_file_paths(args: Mapping[str, Any], environ: Mapping[str, str]) -> Tuple[List[str], bool]:
+def env_file_paths(args: Args, environ: Mapping[str, str]) -> Tuple[List[str], bool]:
     """The .env files to read and whether they must exist (named ones must).
 
     Flags beat the environment here too; a conflict within one layer is an error.
@@ -128,9 +132,9 @@ def env_file_paths(args: Mapping[str, Any], environ: Mapping[str, str]) -> Tuple
     return [DEFAULT_PATH], False
 
 
-def _layers(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles) -> Tuple[Dict[str, Any], Dict[str, str]]:
+def _layers(args: Args, environ: Mapping[str, str], files: EnvFiles) -> Tuple[Dict[str, ArgValue], Dict[str, str]]:
     """Fill each setting from the first layer that has it: flag, environment, .env, default."""
-    raw: Dict[str, Any] = {}
+    raw: Dict[str, ArgValue] = {}
     sources: Dict[str, str] = {}
     for key, given in args.items():
         if key in _NOT_SETTINGS:
@@ -154,19 +158,19 @@ def _layers(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles
     return raw, sources
 
 
-def raw_values(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles) -> Dict[str, Any]:
+def raw_values(args: Args, environ: Mapping[str, str], files: EnvFiles) -> Dict[str, ArgValue]:
     """Every setting's unchecked value by the same precedence, for modes that check their own (--each-role)."""
     return _layers(args, environ, files)[0]
 
 
-def wants_debug(args: Mapping[str, Any], environ: Mapping[str, str], files: EnvFiles) -> bool:
+def wants_debug(args: Args, environ: Mapping[str, str], files: EnvFiles) -> bool:
     """--debug alone, by the same precedence, so that it holds for errors in other settings."""
     raw, _ = _layers({"--debug": args["--debug"]}, environ, files)
     return bool(raw["debug"])
 
 
 def resolve(
-    args: Mapping[str, Any],
+    args: Args,
     environ: Mapping[str, str],
     files: EnvFiles,
     read_text: Optional[Callable[[str], str]] = None,
@@ -192,7 +196,7 @@ def resolve(
         source_identity=validate.source_identity(raw["source-identity"]) if raw["source-identity"] else None,
         tags=tags,
         transitive_tags=validate.transitive_tags(raw["transitive-tag"], tags),
-        policy=validate.policy(raw["policy"], read_text or _read_text) if raw["policy"] else None,
+        policy=_policy(raw["policy"], read_text) if raw["policy"] else None,
         policy_arns=validate.policy_arns(raw["policy-arn"]),
         mode=_mode(raw),
         format=validate.output_format(raw["format"]),
@@ -223,30 +227,21 @@ def resolve(
     return settings
 
 
-def _read_text(path: str) -> str:
-    """A --policy file's text, through the bounded reader (readfile.py): anything but a regular
-    file of at most MAX_POLICY_FILE_BYTES is refused before a byte is read."""
-    from awsrun.files import NOT_REGULAR, read_bounded
+def _policy(value: str, read_text: Optional[Callable[[str], str]]) -> str:
+    # Here, not at the top: only --policy parses JSON or reads a file.
+    from awsrun.config import policydoc
 
-    limit = validate.MAX_POLICY_FILE_BYTES
-
-    def refuse(why: str) -> InvalidValue:
-        if why == NOT_REGULAR:
-            return InvalidValue("policy", path, "not inline JSON and not a regular file")
-        return InvalidValue("policy", path, f"a file larger than {limit // 1024} KiB cannot be a session policy "
-                            f"(STS takes at most {validate.MAX_POLICY_CHARS} characters without whitespace)")
-
-    return read_bounded(path, limit, refuse).decode("utf-8")
+    return policydoc.policy(value, read_text or policydoc.read_text)
 
 
-def _mode(raw: Mapping[str, Any]) -> str:
+def _mode(raw: Args) -> str:
     chosen = [mode for mode in OUTPUT_MODES if raw[mode]]
     if len(chosen) > 1:
         raise UsageError(" and ".join(f"--{mode}" for mode in chosen) + " exclude each other")
     return chosen[0] if chosen else "exec"
 
 
-def _use_cache(raw: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
+def _use_cache(raw: Args, environ: Mapping[str, str]) -> bool:
     """On for people at a terminal; off where CI is set (runners share a user), unless asked."""
     if raw["cache"] and raw["no-cache"]:
         raise UsageError("--cache and --no-cache exclude each other")
@@ -255,7 +250,7 @@ def _use_cache(raw: Mapping[str, Any], environ: Mapping[str, str]) -> bool:
     return environ.get("CI", "").strip().lower() in _FALSE
 
 
-def _show(name: str, value: Any) -> str:
+def _show(name: str, value: ArgValue) -> str:
     if name == "mfa-code":
         return "******"
     if name in _MASKED:

@@ -1,4 +1,5 @@
-"""Which .env files the user trusts: a pure decision and a small private store.
+"""Which .env files the user trusts: a pure decision, a small private store, and the one
+bounded read of a .env's bytes (what is hashed is what is parsed).
 
 A ``./.env`` may come from anyone (a cloned repository, a shared folder), and its keys
 would pick the role, silence awsrun and load code into the command. Like direnv and mise,
@@ -16,14 +17,14 @@ import contextlib
 import json
 import os
 import stat
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from awsrun.errors import ConfigError, ExitStatus, UsageError
-from awsrun.files import write_text, xdg_folder
+from awsrun.errors import ConfigError
+from awsrun.files import NOT_REGULAR, read_bounded, size_text, write_text, xdg_folder
 
 __all__ = [
     "TRUSTED", "UNTRUSTED", "CHANGED", "store_path", "digest", "verdict", "entries", "load", "ignored_message",
-    "ACTIONS", "trust_files", "forget_files", "run_action",
+    "read_bytes", "trust_files", "forget_files",
 ]
 
 STORE_NAME = "trusted-env-files.json"
@@ -146,7 +147,7 @@ def entries(environ: Mapping[str, str]) -> Dict[str, str]:
         return {} if folder_fd is None else _read_entries(folder_fd, path)
 
 
-def load(environ: Mapping[str, str], warn: Any) -> Dict[str, str]:
+def load(environ: Mapping[str, str], warn: Callable[[str], None]) -> Dict[str, str]:
     """``entries``, or {} after a warning when the store cannot be trusted."""
     try:
         return entries(environ)
@@ -185,34 +186,31 @@ def _editing(environ: Mapping[str, str]) -> Iterator[Dict[str, str]]:
             _write_entries(folder, current)
 
 
-# --- the actions: --trust-env-file, --list-trusted-env-files, --forget-env-file ----------------
+# --- reading a .env, and trusting or forgetting one as it is now -----------------------------
 
-ACTIONS = ("--trust-env-file", "--list-trusted-env-files", "--forget-env-file")
-_ALLOWED_WITH_ACTIONS = {"--env-file", "--debug", "--help", "--version", "--", "ARG", "COMMAND"} | set(ACTIONS)
-
-
-def _read_bytes(path: str) -> bytes:
-    from awsrun.config.envfile import read_bytes
-
-    return read_bytes(path)
+# A .env file holds a few settings: 1 MiB is far more, and /dev/zero cannot fill memory.
+MAX_ENV_FILE_BYTES = 1 << 20
 
 
-def _check(args: Mapping[str, Any], action: str) -> None:
-    chosen = [name for name in ACTIONS if args.get(name)]
-    if len(chosen) > 1:
-        raise UsageError(" and ".join(chosen) + " exclude each other")
-    if args["COMMAND"]:
-        raise UsageError(f"{action} runs no command: drop {args['COMMAND']!r}")
-    if action == "--list-trusted-env-files" and args["--env-file"]:
-        raise UsageError("--list-trusted-env-files lists every trusted file: drop --env-file")
-    extra = sorted(key for key, value in args.items() if key not in _ALLOWED_WITH_ACTIONS and value not in (None, False, []))
-    if extra:
-        raise UsageError(f"{action} goes only with --env-file: drop {extra[0]}")
+def read_bytes(path: str) -> bytes:
+    """The file's bytes, read once: what is hashed for trust is exactly what is parsed.
+    Read through the bounded reader: a regular file of at most MAX_ENV_FILE_BYTES."""
+
+    def refuse(why: str) -> ConfigError:
+        problem = "not a regular file" if why == NOT_REGULAR else f"larger than {size_text(MAX_ENV_FILE_BYTES)}"
+        return ConfigError(f"cannot read env file {path!r}: {problem}")
+
+    try:
+        return read_bounded(path, MAX_ENV_FILE_BYTES, refuse)
+    except FileNotFoundError:
+        raise ConfigError(f"cannot read env file {path!r}: no such file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(f"cannot read env file {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def trust_files(environ: Mapping[str, str], paths: Sequence[str]) -> List[Tuple[str, str]]:
     """Trust each file as it is now; its absolute path and SHA-256. All are read before any is stored."""
-    trusted = [(os.path.abspath(path), digest(_read_bytes(path))) for path in paths]
+    trusted = [(os.path.abspath(path), digest(read_bytes(path))) for path in paths]
     with _editing(environ) as store:
         store.update(trusted)
     return trusted
@@ -222,37 +220,3 @@ def forget_files(environ: Mapping[str, str], paths: Sequence[str]) -> List[Tuple
     """Stop trusting each file; its absolute path and whether it was trusted."""
     with _editing(environ) as store:
         return [(path, store.pop(path, None) is not None) for path in map(os.path.abspath, paths)]
-
-
-def run_action(args: Mapping[str, Any], environ: Mapping[str, str], line: Callable[[str], None]) -> int:
-    """Trust, list or forget .env files as ``args`` ask; say one ``line`` per file (the console makes it inert)."""
-    from awsrun.config.envfile import DEFAULT_PATH
-
-    action = next(name for name in ACTIONS if args.get(name))
-    _check(args, action)
-    paths = args["--env-file"] or [DEFAULT_PATH]
-    if action == "--list-trusted-env-files":
-        lines = _listing(entries(environ)) or [NOTHING_TRUSTED]
-    elif action == "--trust-env-file":
-        lines = [f"trusted {shown(path)} (sha256 {sha})" for path, sha in trust_files(environ, paths)]
-    else:
-        lines = [f"forgot {shown(path)}" if was else f"not trusted, nothing to forget: {shown(path)}"
-                 for path, was in forget_files(environ, paths)]
-    for text in lines:
-        line(text)
-    return ExitStatus.OK
-
-
-NOTHING_TRUSTED = "no trusted .env files (awsrun --trust-env-file trusts ./.env as it is now)"
-
-
-def _listing(trusted: Mapping[str, str]) -> List[str]:
-    """One line per trusted file: whether it still matches (ok), changed, or is gone (missing)."""
-    lines = []
-    for path, sha in sorted(trusted.items()):
-        try:
-            state = "ok" if verdict(trusted, path, _read_bytes(path)) == TRUSTED else "changed"
-        except ConfigError:
-            state = "missing" if not os.path.lexists(path) else "unreadable"
-        lines.append(f"{state:10} {shown(path)} (sha256 {sha})")
-    return lines

@@ -7,15 +7,25 @@ an option added there is known here without a second list.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class DocoptOption(Protocol):
+        """What is read of an option of docopt's parse_options."""
+
+        short: Optional[str]
+        longer: Optional[str]
+        argcount: int
 
 __all__ = ["closest", "known_variables", "unknown_variables", "options_among", "role_after_command"]
 # The options that give awsrun a role.
 _ROLE_OPTIONS = ("--role", "--profile", "--each-role")
 
 # AWSRUN_* names awsrun reads or sets that are not options: the session it issued (exec
-# and export set these), the settings an export replaced (awsrun.deliver.output) and the
-# credential_process loop guard (awsrun.session.loopguard).
+# and export set these, config/variables.py), the settings an export replaced (the export
+# writer, output.py) and the credential_process loop guard (awsrun.session.loopguard).
 OTHER_VARIABLES = ("AWSRUN_ASSUMED_ROLE_ARN", "AWSRUN_ASSUMED_KEY_ID", "AWSRUN_EXPORT_SAVED", "AWSRUN_SOURCE_PROFILES")
 # Options that are not settings: asking for help by variable means nothing.
 _NOT_VARIABLES = ("--help", "--version", "--completion")
@@ -34,7 +44,7 @@ def closest(name: str, candidates: Iterable[str], prefix: str = "") -> str:
     return f" (did you mean {stems[found[0]]}?)" if found else ""
 
 
-def options_among(words: Sequence[str], options: Iterable[Any]) -> List[Tuple[str, str]]:
+def options_among(words: Sequence[str], options: Iterable[DocoptOption]) -> List[Tuple[str, str]]:
     """awsrun's options (docopt's parse_options of the usage) found in ``words``, a command's
     arguments: each as (its long name, what was typed with its value). Only to word a message:
     the words stay the command's."""

@@ -1,4 +1,5 @@
-"""Pure checks of every value that can be refused before STS is called.
+"""Pure checks of every value that can be refused before STS is called (the --policy
+document's are in policydoc.py).
 
 Each check returns the value in the form awsrun uses, or raises InvalidValue naming
 the value and the rule. Nothing here touches the network or imports botocore.
@@ -7,8 +8,9 @@ the value and the rule. Nothing here touches the network or imports botocore.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterable, NamedTuple, Optional, Sequence, Tuple
 
+from awsrun.credentials import mask
 from awsrun.errors import InvalidValue
 
 __all__ = [
@@ -24,7 +26,6 @@ __all__ = [
     "source_identity",
     "tags",
     "transitive_tags",
-    "policy",
     "policy_arns",
     "timeout",
     "mfa_serial",
@@ -73,10 +74,6 @@ def _full(pattern: str, value: str) -> "Optional[re.Match]":
 ROLE_RULE = "expected arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME or ACCOUNT:NAME"
 MAX_TAGS = 50
 MAX_POLICY_ARNS = 10
-MAX_POLICY_CHARS = 2048
-# A policy file is read only up to this size: STS takes at most MAX_POLICY_CHARS once the
-# whitespace is compacted away, and 32 times that leaves room for any indentation.
-MAX_POLICY_FILE_BYTES = 64 * 1024
 
 
 class RoleRef(NamedTuple):
@@ -95,6 +92,7 @@ def role(value: str) -> RoleRef:
     full = _full(_ROLE_ARN, value)
     match = full or _full(_ROLE_SHORTHAND, value)
     if not match or len(match["path"]) > 511:  # IAM: 512 with the leading /
+        # Here, not at the top: only a refused role needs the diagnosis.
         from awsrun.config.rolecheck import role_problem
 
         raise InvalidValue("role", value, role_problem(value, list(PARTITIONS)) or ROLE_RULE)
@@ -154,8 +152,6 @@ def session_duration(value: str) -> int:
 def external_id(value: str) -> str:
     """Masked in messages, as in --verbose: the trust policy's shared secret, of a kind."""
     if not _full(_EXTERNAL_ID, value):
-        from awsrun.credentials import mask
-
         raise InvalidValue("external id", mask(value), r"expected 2-1224 characters of [\w+=,.@:/-]")
     return value
 
@@ -207,36 +203,6 @@ def transitive_tags(keys: Sequence[str], tag_pairs: Iterable[Tuple[str, str]]) -
         if key.lower() not in known:
             raise InvalidValue("transitive tag", key, "must also be given as --tag KEY=VALUE")
     return tuple(keys)
-
-
-def policy(value: str, read_text: Callable[[str], str]) -> str:
-    """Accept inline JSON or a file holding it; return it compact, as STS counts it."""
-    import json
-
-    text = value
-    if not value.lstrip().startswith("{"):
-        try:
-            text = read_text(value)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
-            raise InvalidValue("policy", value, f"not inline JSON and not a readable file ({exc.__class__.__name__})") from None
-
-    def not_json(constant: str) -> None:
-        raise ValueError(f"{constant} is not JSON")
-
-    try:
-        document = json.loads(text, parse_constant=not_json)
-    except ValueError as exc:
-        raise InvalidValue("policy", value, f"not valid JSON ({exc})") from None
-    except RecursionError:
-        raise InvalidValue("policy", value, "nested too deeply to be a policy") from None
-    if not isinstance(document, dict):
-        raise InvalidValue("policy", value, "expected a JSON object")
-    compact = json.dumps(document, separators=(",", ":"))
-    if len(compact) > MAX_POLICY_CHARS:
-        raise InvalidValue(
-            "policy", value, f"{len(compact)} characters once compacted, at most {MAX_POLICY_CHARS}"
-        )
-    return compact
 
 
 def policy_arns(values: Sequence[str]) -> Tuple[str, ...]:

@@ -10,20 +10,17 @@ from __future__ import annotations
 import os
 from typing import Collection, Dict, Mapping
 
+from awsrun.config.variables import ASSUMED_KEY_VARIABLE, ASSUMED_ROLE_VARIABLE, SOURCE_CREDENTIAL_KEYS
 from awsrun.credentials import Credentials, iso8601
 
 __all__ = [
     "REMOVED",
     "REMOVED_PREFIXES",
-    "SOURCE_CREDENTIAL_KEYS",
     "FALLBACK_BLOCKS",
     "is_removed",
     "holds_secret",
     "merge_dotenv",
     "child_environment",
-    "ASSUMED_ROLE_VARIABLE",
-    "ASSUMED_KEY_VARIABLE",
-    "holds_issued_credentials",
     "refresh_environment",
 ]
 
@@ -74,19 +71,11 @@ REMOVED = frozenset(
 # AWS_BEARER_TOKEN_<SERVICE> are long-lived keys; AWSRUN_* are awsrun's own settings.
 REMOVED_PREFIXES = ("AWS_BEARER_TOKEN_", "AWSRUN_")
 
-# Keys a .env may hold as the source credentials; they are never passed to the child.
-SOURCE_CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
-
 # Set by default so that no tool falls back to the long-lived keys or the instance role.
 # The JavaScript SDK v2 honours AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE only with
 # AWS_SDK_LOAD_CONFIG set; without it, it reads ~/.aws/credentials.
 FALLBACK_BLOCKS = {"AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
                    "AWS_SDK_LOAD_CONFIG": "1"}
-
-ASSUMED_ROLE_VARIABLE = "AWSRUN_ASSUMED_ROLE_ARN"
-# The key id awsrun issued, so that a later awsrun can tell its own session from a real source.
-ASSUMED_KEY_VARIABLE = "AWSRUN_ASSUMED_KEY_ID"
-
 
 def is_removed(name: str) -> bool:
     return name in REMOVED or name.startswith(REMOVED_PREFIXES)
@@ -148,12 +137,6 @@ def child_environment(
         }
     )
     return env
-
-
-def holds_issued_credentials(environ: Mapping[str, str]) -> bool:
-    """Whether the key variables hold a session awsrun itself issued (exec or export)."""
-    key_id = environ.get("AWS_ACCESS_KEY_ID")
-    return bool(key_id) and environ.get(ASSUMED_KEY_VARIABLE) == key_id and bool(environ.get(ASSUMED_ROLE_VARIABLE))
 
 
 def refresh_environment(

@@ -14,7 +14,7 @@ from awsrun.config.plan import Plan
 from awsrun.config.settings import Settings
 from awsrun.deliver import environment, neutral, output
 from awsrun.errors import ConfigError, ExitStatus, UsageError
-from awsrun.session.cache import cache_dir  # moves to files.py
+from awsrun.files import cache_dir
 from awsrun.session.webidentity import source_tokens as _tokens
 from awsrun.text import Console
 

@@ -16,8 +16,8 @@ import stat
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from awsrun.config.configfiles import sections as _sections
-from awsrun.files import NOT_REGULAR, WriteError, read_bounded, size_text, write_text
-from awsrun.session.cache import _folder_problem, prune, touch
+from awsrun.files import NOT_REGULAR, WriteError, prune, read_bounded, size_text, touch, write_text
+from awsrun.session.cache import _folder_problem
 
 __all__ = ["CREDENTIAL_KEYS", "source_path", "neutral_text", "config_file"]
 

@@ -10,7 +10,8 @@ import json
 from typing import Dict, Iterable, List, Mapping, Optional
 
 from awsrun.credentials import Credentials, iso8601
-from awsrun.deliver.environment import ASSUMED_KEY_VARIABLE, ASSUMED_ROLE_VARIABLE, REMOVED, REMOVED_PREFIXES
+from awsrun.config.variables import ASSUMED_KEY_VARIABLE, ASSUMED_ROLE_VARIABLE
+from awsrun.deliver.environment import REMOVED, REMOVED_PREFIXES
 
 __all__ = ["FORMATS", "SAVED_VARIABLE", "export_lines", "unset_lines", "credential_process", "exported_names", "shell_names"]
 

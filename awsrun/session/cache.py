@@ -15,14 +15,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional
 
 from awsrun.credentials import Credentials, iso8601
-from awsrun.files import WriteError, open_lock, write_text, xdg_folder
+from awsrun.files import WriteError, cache_dir, open_lock, write_text
 
-__all__ = ["Entry", "Cache", "cache_dir", "open_cache", "cached", "prune", "DEFAULT_MIN_TTL"]
+__all__ = ["Entry", "Cache", "open_cache", "cached", "DEFAULT_MIN_TTL"]
 
 DEFAULT_MIN_TTL = 900
-# A content-addressed file of the folder (a neutral config copy, a profiles memo) that no run
-# has used for this long is removed when a newer one of its kind is written.
-STALE_AFTER = 30 * 86400
 LOCK_NOTICE = 1.0  # seconds of waiting on another run's lock before saying so
 _VERSION = 1
 
@@ -32,10 +29,6 @@ class Entry(NamedTuple):
 
     credentials: Credentials
     region: str
-
-
-def cache_dir(environ: Mapping[str, str]) -> str:
-    return os.path.join(xdg_folder(environ, "XDG_CACHE_HOME", ".cache"), "awsrun")
 
 
 def _folder_problem(path: str) -> Optional[str]:
@@ -52,38 +45,6 @@ def _folder_problem(path: str) -> Optional[str]:
     if info.st_mode & 0o022:
         return f"it is writable by group or others (mode {stat.S_IMODE(info.st_mode):o}; chmod 700 it)"
     return None
-
-
-def prune(folder: str, prefix: str, keep: str) -> None:
-    """Remove ``prefix``* files of ``folder`` other than ``keep`` that no run has used for
-    STALE_AFTER, and temporary ones a killed run left. Each edit of the AWS config makes new
-    content-addressed copies; the old ones are reused (and touched) while a command still
-    holds them, so only long-unused ones go. Best effort: a file that cannot go stays."""
-    import time
-
-    limit = time.time() - STALE_AFTER
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        if name == keep or not (name.startswith(prefix) or name.startswith("." + prefix)):
-            continue
-        path = os.path.join(folder, name)
-        try:
-            info = os.lstat(path)
-            if stat.S_ISREG(info.st_mode) and info.st_mtime < limit:
-                os.unlink(path)
-        except OSError:
-            pass
-
-
-def touch(path: str) -> None:
-    """Mark a content-addressed file as used now, so that prune keeps it."""
-    try:
-        os.utime(path)
-    except OSError:
-        pass
 
 
 class Cache:

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from awsrun.deliver.environment import holds_issued_credentials
+from awsrun.config.variables import holds_issued_credentials
 
 try:  # importing hashlib loads OpenSSL: a sixth of a cache hit's time. BLAKE2 is built in.
     from _blake2 import blake2b

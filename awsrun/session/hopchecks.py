@@ -1,4 +1,4 @@
-"""Checks of a planned chain against what its calls can deliver: --expect, web identity.
+"""Checks of a planned chain against what its calls can issue: --expect, web identity.
 
 Pure: they read the planned hops and the settings, and refuse before any STS call.
 """
