@@ -138,7 +138,7 @@ def source_tokens(shared: Shared, memo_folder: Any = None) -> Any:
 
 def run(opts: Options, shared: Shared, console: Any) -> int:
     """Plan every role, then assume and run them; the combined exit status."""
-    from awsrun.session import chain
+    from awsrun.session import chain, walk
     from awsrun.config import validate
 
     config = shared.config
@@ -152,8 +152,8 @@ def run(opts: Options, shared: Shared, console: Any) -> int:
     say = console.say if config.verbose else None
     # prepare() says the region and the source; the hops ("role 1 of 2: ...") are said below, per role.
     say_first = (lambda line: None if line.startswith("role") else console.say(line)) if say else None
-    prepared = chain.prepare(per_role[0], shared.dotenv_credentials, shared.issued, shared.region,
-                             shared.region_source, say_first)
+    prepared = walk.prepare(per_role[0], shared.dotenv_credentials, shared.issued, shared.region,
+                            shared.region_source, say_first)
     partition = validate.region_partition(prepared.region)
     plans = []
     for settings in per_role:

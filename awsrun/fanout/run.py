@@ -79,32 +79,32 @@ class Fanout:
 
     def _begin(self) -> None:
         """Before any thread: assume the hops all roles share, or get an MFA session, asking once."""
-        from awsrun.session import chain
+        from awsrun.session import chain, walk
 
         config, source, region = self.config, self.prepared.source, self.prepared.region
         timeouts = (config.connect_timeout, config.read_timeout)
         prefix = self.plans[0][:-1]
         if prefix and all(hops[:-1] == prefix for hops in self.plans):
-            self.start = chain.assume_all(self.clients, self.plans[0][:-1], region, timeouts, config.mfa_code,
-                                          self.shared.ask_code, self.console.warn)
+            self.start = walk.assume_all(self.clients, self.plans[0][:-1], region, timeouts, config.mfa_code,
+                                         self.shared.ask_code, self.console.warn)
             self.tails = [hops[-1:] for hops in self.plans]
             return
         serial = self.plans[0][0].request.mfa_serial
         if serial:
-            self.start = chain.mfa_session(source, serial, region, timeouts, config.mfa_code, self.shared.ask_code,
-                                           self.console.warn)
+            self.start = walk.mfa_session(source, serial, region, timeouts, config.mfa_code, self.shared.ask_code,
+                                          self.console.warn)
             self.tails = [chain.without_mfa(hops) for hops in self.plans]
 
     def _credentials(self, index: int) -> Any:
-        from awsrun.session import chain
+        from awsrun.session import walk
         from awsrun.session.cache import Entry, cached
 
         config, region = self.config, self.prepared.region
 
         def fetch() -> Any:
-            credentials = chain.assume_all(self.clients, self.tails[index], region,
-                                           (config.connect_timeout, config.read_timeout), config.mfa_code,
-                                           self.shared.ask_code, self.console.warn, start=self.start)
+            credentials = walk.assume_all(self.clients, self.tails[index], region,
+                                          (config.connect_timeout, config.read_timeout), config.mfa_code,
+                                          self.shared.ask_code, self.console.warn, start=self.start)
             return Entry(credentials, region)
 
         planned = self.keys[index]
