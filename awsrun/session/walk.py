@@ -17,12 +17,12 @@ from awsrun.errors import ConfigError, InvalidValue, StsError
 from awsrun.keys import keysource
 from awsrun.session import hopchecks, mfa, sts
 from awsrun.session import source as source_credentials
-from awsrun.session.chain import Hop, checked, plan
+from awsrun.session.chain import Hop, checked, plan, without_mfa
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-__all__ = ["Prepared", "StsClients", "prepare", "assume_all", "mfa_session", "MFA_ATTEMPTS", "DEFAULT_REGION"]
+__all__ = ["Prepared", "StsClients", "prepare", "assume_all", "mfa_session", "without_mfa", "MFA_ATTEMPTS", "DEFAULT_REGION"]
 
 MFA_ATTEMPTS = 3
 DEFAULT_REGION = "us-east-1"
