@@ -190,7 +190,6 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> Offline:
     recorder = Offline()
     monkeypatch.setattr("awsrun.session.source.Source", FakeSource)
     monkeypatch.setattr("awsrun.session.sts.assume_role", recorder.assume_role)
-    monkeypatch.setattr("awsrun.session.chain.assume_role", recorder.assume_role)
     monkeypatch.setattr("awsrun.session.sts.get_session_token", recorder.get_session_token)
     monkeypatch.setattr("awsrun.session.mfa.has_terminal", lambda: False)
     return recorder

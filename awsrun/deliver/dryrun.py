@@ -14,7 +14,7 @@ from awsrun.credentials import Credentials
 from awsrun.deliver import environment
 
 if TYPE_CHECKING:
-    from awsrun.session.chain import Hop
+    from awsrun.session.hops import Hop
 
 __all__ = ["print_plan"]
 

@@ -119,7 +119,7 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
     from awsrun.deliver.dryrun import print_plan
     from awsrun.deliver.modes import command_config, source_tokens
     from awsrun.fanout.run import Fanout
-    from awsrun.session import chain, hopchecks
+    from awsrun.session import chain, hopchecks, walk
 
     config = shared.config
     # The command's AWS_CONFIG_FILE: the neutral copy, as in exec mode.
@@ -137,7 +137,7 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
     say = console.say if config.verbose else None
     # prepare() says the region and the source; the hops ("role 1 of 2: ...") are said below, per role.
     say_first = (lambda line: None if line.startswith("role") else console.say(line)) if say else None
-    prepared = chain.prepare(per_role[0], shared.dotenv_credentials, shared.issued, shared.region,
+    prepared = walk.prepare(per_role[0], shared.dotenv_credentials, shared.issued, shared.region,
                              shared.region_source, say_first)
     partition = validate.region_partition(prepared.region)
     plans = []

@@ -24,7 +24,8 @@ from awsrun.errors import AwsrunError, ConfigError, ExitStatus
 from awsrun.fanout import children, report
 from awsrun.session.rolesession import mfa_prompt
 from awsrun.files import PUBLIC, NewFile, WriteError, write_bytes
-from awsrun.session import chain
+from awsrun.session import chain, walk
+from awsrun.session.hops import Hop
 from awsrun.session.cache import Cache, Entry, cached, open_cache
 from awsrun.session.cachekey import KeyPlan, effective_min_ttl, plan_key
 from awsrun.deliver.modes import source_tokens
@@ -45,8 +46,8 @@ __all__ = ["Fanout"]
 class Fanout:
     """One --each-role run: the planned roles, the shared STS clients, the streams, the stopper."""
 
-    def __init__(self, opts: Options, shared: Plan, config_file: str, console: Console, prepared: chain.Prepared,
-                 plans: Sequence[Sequence[chain.Hop]], names: Sequence[str], per_role: Sequence[Settings]) -> None:
+    def __init__(self, opts: Options, shared: Plan, config_file: str, console: Console, prepared: walk.Prepared,
+                 plans: Sequence[Sequence[Hop]], names: Sequence[str], per_role: Sequence[Settings]) -> None:
         self.opts, self.shared, self.console, self.prepared = opts, shared, console, prepared
         self.config_file = config_file  # the command's AWS_CONFIG_FILE: the neutral copy
         self.config = shared.config
@@ -56,7 +57,7 @@ class Fanout:
         self.err = children.Sink(console.err, lock)
         self.clients = _SharedClients(prepared.source, opts.parallel)
         self.start: Optional[Credentials] = None  # the session of the hops every role shares, or an MFA one
-        self.tails: List[Sequence[chain.Hop]] = list(self.plans)
+        self.tails: List[Sequence[Hop]] = list(self.plans)
 
     def run(self) -> int:
         config, shared = self.config, self.shared
@@ -97,13 +98,13 @@ class Fanout:
         timeouts = (config.connect_timeout, config.read_timeout)
         prefix = self.plans[0][:-1]
         if prefix and all(hops[:-1] == prefix for hops in self.plans):
-            self.start = chain.assume_all(self.clients, self.plans[0][:-1], region, timeouts, config.mfa_code,
+            self.start = walk.assume_all(self.clients, self.plans[0][:-1], region, timeouts, config.mfa_code,
                                           mfa_prompt, self.console.warn)
             self.tails = [hops[-1:] for hops in self.plans]
             return
         serial = self.plans[0][0].request.mfa_serial
         if serial:
-            self.start = chain.mfa_session(source, serial, region, timeouts, config.mfa_code, mfa_prompt,
+            self.start = walk.mfa_session(source, serial, region, timeouts, config.mfa_code, mfa_prompt,
                                            self.console.warn)
             self.tails = [chain.without_mfa(hops) for hops in self.plans]
 
@@ -111,7 +112,7 @@ class Fanout:
         config, region = self.config, self.prepared.region
 
         def fetch() -> Entry:
-            credentials = chain.assume_all(self.clients, self.tails[index], region,
+            credentials = walk.assume_all(self.clients, self.tails[index], region,
                                            (config.connect_timeout, config.read_timeout), config.mfa_code,
                                            mfa_prompt, self.console.warn, start=self.start)
             return Entry(credentials, region)

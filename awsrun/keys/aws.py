@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime
-from typing import Any, List, Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun import __version__
 from awsrun.credentials import mask
 from awsrun.errors import AwsrunError
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 __all__ = ["AwsKeyError", "KeyRejected", "AccessKey", "Aws", "user_name"]
 
@@ -66,7 +68,7 @@ class Aws:
             user_agent_extra=f"awsrun-keys/{__version__}",
         )
 
-    def _client(self, service: str, key_id: str, secret: str) -> Any:
+    def _client(self, service: str, key_id: str, secret: str) -> BaseClient:
         from botocore.exceptions import BotoCoreError
 
         try:
@@ -92,7 +94,7 @@ class Aws:
         return [AccessKey(_field("IAM ListAccessKeys", client, item, "AccessKeyId"), str(item.get("Status", "")),
                           _epoch(item.get("CreateDate"))) for item in items]
 
-    def create_key(self, key_id: str, secret: str, user: str) -> "tuple[str, str, float]":
+    def create_key(self, key_id: str, secret: str, user: str) -> Tuple[str, str, float]:
         """A new access key for ``user``: (key id, secret, created)."""
         client = self._client("iam", key_id, secret)
         what = "IAM CreateAccessKey"
@@ -116,7 +118,7 @@ class Aws:
             raise
         return True
 
-    def _call(self, what: str, client: Any, key_id: str, call: Any) -> Any:
+    def _call(self, what: str, client: BaseClient, key_id: str, call: Callable[[], object]) -> object:
         from botocore.exceptions import BotoCoreError, ClientError
         from botocore.parsers import ResponseParserError
 
@@ -137,13 +139,13 @@ class Aws:
             raise AwsKeyError(f"{what} failed: {text}", code="") from None
 
 
-def _unreadable(what: str, client: Any, missing: str = "", then: str = "") -> AwsKeyError:
+def _unreadable(what: str, client: object, missing: str = "", then: str = "") -> AwsKeyError:
     endpoint = getattr(getattr(client, "meta", None), "endpoint_url", "?")
     why = f" (no {missing})" if missing else ""
     return AwsKeyError(f"{what} at {endpoint} sent an answer awsrun-keys cannot read{why}{then}", code="")
 
 
-def _field(what: str, client: Any, answer: Any, name: str, then: str = "") -> str:
+def _field(what: str, client: object, answer: object, name: str, then: str = "") -> str:
     """``answer[name]`` as a non-empty string, or one line naming the service and the missing field."""
     value = answer.get(name) if isinstance(answer, dict) else None
     if not isinstance(value, str) or not value:
@@ -151,7 +153,8 @@ def _field(what: str, client: Any, answer: Any, name: str, then: str = "") -> st
     return value
 
 
-def _epoch(moment: Any) -> float:
+def _epoch(moment: object) -> float:
     import time
+    from datetime import datetime  # only an answer of IAM's has dates: kept off awsrun-keys' other paths
 
     return moment.timestamp() if isinstance(moment, datetime) else time.time()

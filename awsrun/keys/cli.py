@@ -43,13 +43,18 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, List, Mapping, NoReturn, Optional, Sequence, TextIO, Tuple
+from typing import Callable, List, Mapping, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from awsrun import __version__
 from awsrun.credentials import mask
-from awsrun.text import Console
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus, InvalidValue
+from awsrun.keys import iniedit, profiles
+from awsrun.keys.aws import Aws, AwsKeyError, KeyRejected, user_name
 from awsrun.keys.keyinput import KeysUsageError, check_keys, read_keys_from
+from awsrun.keys.keysource import check_name, read_keys
+from awsrun.keys.rotate import age, parse_age, rotate
+from awsrun.keys.store import Backend, Store, StoredKey, open_store
+from awsrun.text import Console
 
 __all__ = ["main", "run"]
 
@@ -59,7 +64,7 @@ PROG = "awsrun-keys"
 class Deps:
     """What touches the world, replaceable in tests: the keyring backend, AWS, the clock, the terminal."""
 
-    def __init__(self, backend: Any = None, aws: Any = None, sleep: Optional[Callable[[float], None]] = None,
+    def __init__(self, backend: Optional[Backend] = None, aws: Optional[Aws] = None, sleep: Optional[Callable[[float], None]] = None,
                  clock: Optional[Callable[[], float]] = None, ask: Optional[Callable[[str], str]] = None) -> None:
         self.backend, self.aws = backend, aws
         self.sleep = sleep or time.sleep
@@ -127,33 +132,25 @@ def _parse(argv: List[str]) -> dict:
         raise KeysUsageError(message) from None
 
 
-def _aws(deps: Deps, environ: Mapping[str, str]) -> Any:
+def _aws(deps: Deps, environ: Mapping[str, str]) -> Aws:
     if deps.aws is None:
-        from awsrun.keys.aws import Aws
-
         deps.aws = Aws(environ)
     return deps.aws
 
 
-def _store(deps: Deps, environ: Mapping[str, str]) -> Any:
-    from awsrun.keys.store import open_store
-
+def _store(deps: Deps, environ: Mapping[str, str]) -> Store:
     return open_store(deps.backend, environ)
 
 
 # --- commands ---------------------------------------------------------------------------------
 
 def _get(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
-    from awsrun.keys.keysource import read_keys
-
     keys = read_keys(_name(args["NAME"]), deps.backend, environ)
     console.data(json.dumps({"Version": 1, "AccessKeyId": keys["AWS_ACCESS_KEY_ID"], "SecretAccessKey": keys["AWS_SECRET_ACCESS_KEY"]}) + "\n")
     return ExitStatus.OK
 
 
 def _add(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
-    from awsrun.keys import profiles
-
     name = _name(args["NAME"])
     files = profiles.Files.load(environ)
     edits = profiles.plan_add(files, name)
@@ -169,8 +166,6 @@ def _add(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console
 
 
 def _import(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
-    from awsrun.keys import profiles
-
     name = _name(args["PROFILE"])
     files = profiles.Files.load(environ)
     (key_id, secret), where, edits = profiles.plan_import(files, name)
@@ -186,11 +181,9 @@ def _import(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Cons
     return ExitStatus.OK
 
 
-def _store_and_write(store: Any, name: str, key_id: str, secret: str, created: float, edits: List[Any]) -> None:
+def _store_and_write(store: Store, name: str, key_id: str, secret: str, created: float,
+                     edits: List[iniedit.Edit]) -> None:
     """The keyring first, then the files; a failed write takes the keyring item back out."""
-    from awsrun.keys import iniedit
-    from awsrun.keys.store import StoredKey
-
     store.put(name, StoredKey(key_id, secret, created))
     try:
         iniedit.write_all(edits)
@@ -200,9 +193,6 @@ def _store_and_write(store: Any, name: str, key_id: str, secret: str, created: f
 
 
 def _list(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
-    from awsrun.keys import profiles
-    from awsrun.keys.rotate import age
-
     store = _store(deps, environ)
     users = profiles.users(profiles.Files.load(environ))
     items = [(name, store.get(name)) for name in store.names()]  # all read before anything is said
@@ -221,8 +211,6 @@ def _list(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Consol
 
 
 def _rotate(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
-    from awsrun.keys.rotate import parse_age, rotate
-
     name = _name(args["NAME"])
     older_than = None
     if args["--older-than"] is not None:
@@ -237,8 +225,6 @@ def _rotate(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Cons
 
 
 def _remove(args: dict, environ: Mapping[str, str], stdin: TextIO, console: Console, deps: Deps) -> int:
-    from awsrun.keys import iniedit, profiles
-
     name = _name(args["NAME"])
     files = profiles.Files.load(environ)
     users, edits = profiles.plan_remove(files, name)
@@ -260,15 +246,11 @@ _COMMANDS = {"add": _add, "import": _import, "list": _list, "rotate": _rotate, "
 # --- helpers ----------------------------------------------------------------------------------
 
 def _name(name: str) -> str:
-    from awsrun.keys.keysource import check_name
-
     return check_name(name)
 
 
 def _verify(deps: Deps, environ: Mapping[str, str], key_id: str, secret: str) -> Tuple[str, float]:
     """The key's ARN (STS must accept it) and its age from IAM when the key may list its own keys."""
-    from awsrun.keys.aws import AwsKeyError, KeyRejected, user_name
-
     aws = _aws(deps, environ)
     try:
         arn = aws.identity(key_id, secret)

@@ -6,8 +6,12 @@ for awsrun-keys: the result is the same key, read from the same keyring.
 
 from __future__ import annotations
 
+import re
 import shlex
-from typing import Any, Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional
+
+from awsrun.errors import InvalidValue
+from awsrun.keys.store import Backend, KeyringFailure, open_store
 
 __all__ = ["COMMAND", "keyring_name", "read_keys", "check_name", "profile_keys"]
 
@@ -18,16 +22,12 @@ _BEFORE_PROCESS = ("role_arn", "web_identity_token_file", "sso_session", "sso_st
 
 def check_name(name: str) -> str:
     """A NAME safe in a credential_process line and as a keyring item; InvalidValue otherwise."""
-    import re
-
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@+=,-]{0,63}", name):
-        from awsrun.errors import InvalidValue
-
         raise InvalidValue("name", name, "use 1-64 of A-Z a-z 0-9 . _ @ + = , - starting with a letter or digit")
     return name
 
 
-def profile_keys(profile: Mapping[str, Any], environ: Mapping[str, str]) -> Optional[Dict[str, str]]:
+def profile_keys(profile: Mapping[str, object], environ: Mapping[str, str]) -> Optional[Dict[str, str]]:
     """The key botocore would get by running the profile's ``awsrun-keys get NAME``, read in-process;
     None when botocore would use something else first, or the keyring library is missing."""
     name = keyring_name(str(profile.get("credential_process") or ""))
@@ -51,10 +51,8 @@ def keyring_name(credential_process: str) -> Optional[str]:
     return parts[2] if len(parts) == 3 and parts[:2] == [COMMAND, "get"] else None
 
 
-def read_keys(name: str, backend: Any = None, environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+def read_keys(name: str, backend: Optional[Backend] = None, environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the key stored as ``name``; raises KeyringFailure."""
-    from awsrun.keys.store import KeyringFailure, open_store
-
     store = open_store(backend, environ)
     item = store.get(name)
     if item is None and store.hinted:  # the remembered backend may no longer be keyring's choice

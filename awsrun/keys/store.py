@@ -11,13 +11,16 @@ import json
 import os
 import re
 import time
-from typing import Any, List, Mapping, NamedTuple, Optional
+from typing import Callable, List, Mapping, NamedTuple, Optional, Protocol, TypeVar
 
 from awsrun.credentials import mask
 from awsrun.errors import AwsrunError
 from awsrun.files import WriteError, write_text, xdg_folder
 
-__all__ = ["SERVICE", "KeyringFailure", "StoredKey", "Pending", "Store", "open_store", "unsafe_reason", "backend_name"]
+__all__ = ["SERVICE", "KeyringFailure", "StoredKey", "Pending", "Backend", "Store", "open_store", "unsafe_reason",
+           "backend_name"]
+
+T = TypeVar("T")
 
 SERVICE = "awsrun-keys"
 _INDEX = ".names"  # a NAME must begin with a letter or digit, so it can never be this
@@ -78,12 +81,22 @@ class StoredKey(NamedTuple):
         )
 
 
-def backend_name(backend: Any) -> str:
+class Backend(Protocol):
+    """What awsrun-keys uses of a keyring backend (keyring.backend.KeyringBackend, or a test's own)."""
+
+    def get_password(self, service: str, username: str) -> Optional[str]: ...
+
+    def set_password(self, service: str, username: str, password: str) -> None: ...
+
+    def delete_password(self, service: str, username: str) -> None: ...
+
+
+def backend_name(backend: Backend) -> str:
     """module.Class of a backend, as keyring names it in PYTHON_KEYRING_BACKEND."""
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
-def unsafe_reason(backend: Any) -> Optional[str]:
+def unsafe_reason(backend: Backend) -> Optional[str]:
     """Why ``backend`` must not hold keys (None when it may); a chainer is judged by its members."""
     name = backend_name(backend)
     if name in _UNSAFE:
@@ -100,7 +113,7 @@ def unsafe_reason(backend: Any) -> Optional[str]:
 class Store:
     """Keys by NAME in one keyring backend; every backend error becomes one KeyringFailure line."""
 
-    def __init__(self, backend: Any, hinted: bool = False) -> None:
+    def __init__(self, backend: Backend, hinted: bool = False) -> None:
         self.backend = backend
         self.name = backend_name(backend)
         self.hinted = hinted  # chosen from the remembered name, not by keyring just now
@@ -141,7 +154,7 @@ class Store:
     def _write_index(self, names: List[str]) -> None:
         self._call("write", lambda: self.backend.set_password(SERVICE, _INDEX, json.dumps(names)))
 
-    def _call(self, what: str, call: Any) -> Any:
+    def _call(self, what: str, call: Callable[[], T]) -> T:
         from keyring.errors import KeyringLocked, PasswordDeleteError
 
         try:
@@ -161,7 +174,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
-def open_store(backend: Any = None, environ: Optional[Mapping[str, str]] = None, use_hint: bool = True) -> Store:
+def open_store(backend: Optional[Backend] = None, environ: Optional[Mapping[str, str]] = None, use_hint: bool = True) -> Store:
     """The keyring backend keyring chooses (or ``backend``), refused when unsafe and not named explicitly.
 
     keyring chooses by loading every backend it knows (entry points, the macOS one even on
@@ -211,7 +224,7 @@ def _hint_file(environ: Mapping[str, str]) -> str:
 _REMEMBERABLE = re.compile(r"(keyring\.backends|keyrings)(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
-def _remembered(hint: str) -> Any:
+def _remembered(hint: str) -> Optional[Backend]:
     """The backend named in the hint file, when it loads, is viable and safe; else None."""
     import keyring.core
 

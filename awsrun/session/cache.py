@@ -12,7 +12,8 @@ import json
 import os
 import stat
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional
+from types import ModuleType
+from typing import Callable, Iterator, Mapping, NamedTuple, Optional
 
 from awsrun.credentials import Credentials, iso8601
 from awsrun.files import WriteError, cache_dir, open_lock, write_text
@@ -123,7 +124,7 @@ class Cache:
         finally:
             os.close(fd)  # closing releases the lock
 
-    def _wait_for(self, fd: int, fcntl: Any) -> None:
+    def _wait_for(self, fd: int, fcntl: ModuleType) -> None:
         """Take the lock; when another run holds it past LOCK_NOTICE seconds, say so once."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

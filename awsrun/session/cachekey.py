@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.config.variables import holds_issued_credentials
 
@@ -18,11 +18,16 @@ try:  # importing hashlib loads OpenSSL: a sixth of a cache hit's time. BLAKE2 i
     from _blake2 import blake2b
 except ImportError:  # an interpreter without CPython's built-in module
     from hashlib import blake2b
+from awsrun.config import configfiles, validate
 from awsrun.config.settings import Settings
+from awsrun.errors import AwsrunError
+
+if TYPE_CHECKING:
+    from awsrun.config.profiles import SourceSpec
 
 __all__ = ["effective_min_ttl", "min_ttl_in_use", "KeyPlan", "plan_key", "cache_key", "source_fingerprint"]
 
-DEFAULT_REGION = "us-east-1"  # as chain.DEFAULT_REGION
+DEFAULT_REGION = "us-east-1"  # as walk.DEFAULT_REGION
 # Variables through which botocore's chain picks the source principal.
 _SOURCE_SELECTORS = (
     "AWS_ACCESS_KEY_ID",
@@ -56,7 +61,7 @@ class KeyPlan(NamedTuple):
     mfa_key: Optional[str]  # where the MFA session (GetSessionToken) of that device is kept
 
 
-def _file_identity(path: Optional[str]) -> Optional[list]:
+def _file_identity(path: Optional[str]) -> Optional[List[object]]:
     """A token file rewritten (a new login, a new web identity token) gives a new key."""
     if not path:
         return None
@@ -68,7 +73,7 @@ def _file_identity(path: Optional[str]) -> Optional[list]:
 
 
 def source_fingerprint(environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],
-                       profile_named: bool = False) -> Dict[str, Any]:
+                       profile_named: bool = False) -> Dict[str, object]:
     """The environment's part of who the source principal is.
 
     Static keys are named by their key id, web identity by its token file. awsrun's own
@@ -91,7 +96,7 @@ def source_fingerprint(environ: Mapping[str, str], dotenv_credentials: Mapping[s
     }
 
 
-def _sso_token_file(environ: Mapping[str, str], profile: Mapping[str, Any]) -> Optional[list]:
+def _sso_token_file(environ: Mapping[str, str], profile: Mapping[str, object]) -> Optional[List[object]]:
     """The identity of the SSO token botocore would use: a new `aws sso login` rewrites it."""
     session = profile.get("sso_session")
     start = session or profile.get("sso_start_url")
@@ -106,12 +111,12 @@ def _sso_token_file(environ: Mapping[str, str], profile: Mapping[str, Any]) -> O
     return _file_identity(os.path.join(home, ".aws", "sso", "cache", name))
 
 
-def _profiles_material(files: Any, environ: Mapping[str, str], name: str) -> List[Any]:
+def _profiles_material(files: configfiles.AwsFiles, environ: Mapping[str, str], name: str) -> List[object]:
     """A profile and the ones it names as source_profile: their settings (no secret), the
     SSO session and services sections they use, and their token files' identities."""
-    material: List[Any] = []
+    material: List[object] = []
     seen: List[str] = []
-    current: Any = name
+    current: object = name
     while isinstance(current, str) and current not in seen:
         seen.append(current)
         profile = files.profiles.get(current)
@@ -129,7 +134,7 @@ def _profiles_material(files: Any, environ: Mapping[str, str], name: str) -> Lis
     return material
 
 
-def _digest(material: Mapping[str, Any]) -> str:
+def _digest(material: Mapping[str, object]) -> str:
     text = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return blake2b(text.encode("utf-8"), digest_size=32).hexdigest()
 
@@ -138,9 +143,6 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
              region_hint: Optional[str], memo_folder: Optional[str] = None) -> Optional[KeyPlan]:
     """The key of the session this run would get, or None where the chain cannot be
     resolved here (the run then goes without the cache, and fails or succeeds on its own)."""
-    from awsrun.config import configfiles, validate
-    from awsrun.errors import AwsrunError
-
     try:
         files = configfiles.read(environ, memo_folder)
         # The profile botocore's session is made for (source.py): the named one, else as botocore picks.
@@ -156,7 +158,7 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
         return None
     spec, region, hops, duration, serial = planned
     if spec is not None and spec.profile:
-        chain_source: Any = _profiles_material(files, environ, spec.profile)
+        chain_source: object = _profiles_material(files, environ, spec.profile)
     else:  # botocore's default chain, or a credential_source with the active profile's settings
         chain_source = [spec and spec.credential_source, _profiles_material(files, environ, active)]
     source = {**source_fingerprint(environ, dotenv_credentials, bool(settings.profile)), "chain": chain_source}
@@ -169,10 +171,12 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
     return KeyPlan(key, duration, serial, mfa_key)
 
 
-def _profile_hops(settings: Settings, files: Any, region_hint: Optional[str]) -> tuple:
+def _profile_hops(settings: Settings, files: configfiles.AwsFiles, region_hint: Optional[str]
+                  ) -> Tuple[SourceSpec, str, List[object], int, Optional[str]]:
     """A named profile's chain, planned as chain.plan plans it: each AssumeRole it would make."""
+    # Only a run with a profile plans its chain here: a hit without one imports neither module.
+    from awsrun.config import profiles
     from awsrun.session import chain
-    from awsrun.config import profiles, validate
 
     resolved = profiles.resolve(files.profiles, settings.profile or "")
     region = region_hint or (resolved.region if isinstance(resolved.region, str) and resolved.region
@@ -182,7 +186,8 @@ def _profile_hops(settings: Settings, files: Any, region_hint: Optional[str]) ->
     return resolved.source, region, requests, hops[-1].request.duration, hops[0].request.mfa_serial
 
 
-def _flag_hops(settings: Settings, region: str, partition: str) -> tuple:
+def _flag_hops(settings: Settings, region: str, partition: str
+               ) -> Tuple[None, str, List[object], int, Optional[str]]:
     """Without a profile every role takes its values from the settings (see chain.plan): hash
     those, with each role as a full ARN. Cheaper than planning: a hit imports no chain."""
     roles = [role.arn(partition) for role in settings.roles]

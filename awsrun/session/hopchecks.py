@@ -5,15 +5,13 @@ Pure: they read the planned hops and the settings, and refuse before any STS cal
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from awsrun.config import validate
-from awsrun.errors import ConfigError, InvalidValue
 from awsrun.config.profiles import ProfileHop
 from awsrun.config.settings import Settings
-
-if TYPE_CHECKING:
-    from awsrun.session.chain import Hop
+from awsrun.errors import ConfigError, InvalidValue
+from awsrun.session.hops import Hop
 
 __all__ = ["check_expect", "check_web_identity", "check_partition"]
 

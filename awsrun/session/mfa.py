@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 from typing import Iterator
 
@@ -29,6 +28,8 @@ def prompt(serial: str, attempt: int) -> str:
             f"an MFA code is needed for {serial} and there is no terminal to ask on: "
             "pass --mfa-code CODE or set AWSRUN_MFA_CODE"
         )
+    import getpass  # with termios: not loaded on a run that asks nothing (a cache hit imports this module)
+
     again = "" if attempt == 1 else f" (try {attempt} of 3)"
     # getpass reads /dev/tty itself and turns echo off there.
     with _terminal_kept():

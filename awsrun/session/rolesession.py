@@ -5,12 +5,19 @@ runner.py makes one per run; --refresh renews through it without ever asking any
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Tuple
 
+from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, UsageError
+from awsrun.session import mfa
+from awsrun.session.cache import Cache, Entry, cached
 
 if TYPE_CHECKING:
     from awsrun.config.settings import Settings
+    from awsrun.session.cachekey import KeyPlan
+    from awsrun.session.walk import Prepared
+    from awsrun.text import Console
 
 __all__ = ["RoleSession", "mfa_prompt", "MFA_SESSION_MIN_TTL"]
 
@@ -27,26 +34,24 @@ class RoleSession:
     """
 
     def __init__(self, config: Settings, dotenv_credentials: Mapping[str, str], issued: Optional[str],
-                 region: Optional[str], region_source: Optional[str], console: Any) -> None:
+                 region: Optional[str], region_source: Optional[str], console: Console) -> None:
         self.config, self.console = config, console
         self._prepare_args = (dotenv_credentials, issued, region, region_source)
-        self._plan: Any = None
-        self._mfa_session: Any = None
+        self._plan: Optional[Prepared] = None
+        self._mfa_session: Optional[Credentials] = None
         self.assumed = 0
-        self.cache: Any = None  # (Cache, cachekey.KeyPlan) when the cache is in use
+        self.cache: Optional[Tuple[Cache, KeyPlan]] = None  # when the cache is in use
 
-    def plan(self) -> Any:
+    def plan(self) -> Prepared:
         if self._plan is None:
-            from awsrun.session import chain
-
             say = self.console.say if self.config.verbose else None
-            self._plan = chain.prepare(self.config, *self._prepare_args, say, mfa_ready=self._cached_mfa() is not None)
+            self._plan = _walk().prepare(self.config, *self._prepare_args, say, mfa_ready=self._cached_mfa() is not None)
             if self.config.mfa_code and not any(hop.request.mfa_serial for hop in self._plan.hops):
                 raise UsageError(f"an MFA code (from {self.config.sources['mfa-code']}) but no MFA device to use "
                                  f"it with: profile {self.config.profile!r} has no mfa_serial; pass --mfa-serial ARN")
         return self._plan
 
-    def _cached_mfa(self) -> Any:
+    def _cached_mfa(self) -> Optional[Credentials]:
         """The cached MFA session of the first hop's device, if one is fit to assume from.
 
         --refresh renews for as long as the command runs: it starts a full MFA session
@@ -57,7 +62,7 @@ class RoleSession:
         hit = store.get(planned.mfa_key, MFA_SESSION_MIN_TTL)
         return hit.credentials if hit else None
 
-    def mfa_start(self) -> Any:
+    def mfa_start(self) -> Optional[Credentials]:
         """With MFA on the first hop, the MFA session (GetSessionToken) to assume from: kept in
         the cache, so that one code serves every role behind the device (an IAM user's long-term
         keys only: STS issues no such session to a temporary source); with --refresh always,
@@ -66,15 +71,11 @@ class RoleSession:
         serial = plan.hops[0].request.mfa_serial
         if not serial or self._mfa_session is not None:
             return self._mfa_session
-        from awsrun.session.chain import mfa_session
-
-        def new() -> Any:
-            return mfa_session(plan.source, serial, plan.region, _timeouts(config),
+        def new() -> Credentials:
+            return _walk().mfa_session(plan.source, serial, plan.region, _timeouts(config),
                                config.mfa_code, mfa_prompt, self.console.warn)
 
         if self.cache is not None and self.cache[1].mfa_serial == serial:
-            from awsrun.session.cache import Entry, cached
-
             store, planned = self.cache
             self._mfa_session = self._cached_mfa()
             if self._mfa_session is not None:
@@ -101,18 +102,16 @@ class RoleSession:
                 "awsrun asks only before the command starts; put the MFA device on the first role, or run without --refresh"
             )
 
-    def assume(self, ask_code: Optional[Callable[[str, int], str]] = None) -> Any:
-        from awsrun.session.chain import assume_all, without_mfa
-
+    def assume(self, ask_code: Optional[Callable[[str, int], str]] = None) -> Credentials:
         plan, config = self.plan(), self.config
         start = self.mfa_start()
-        hops = without_mfa(plan.hops) if start else plan.hops
-        credentials = assume_all(plan.source, hops, plan.region, _timeouts(config), config.mfa_code,
+        hops = _walk().without_mfa(plan.hops) if start else plan.hops
+        credentials = _walk().assume_all(plan.source, hops, plan.region, _timeouts(config), config.mfa_code,
                                  ask_code or mfa_prompt, self.console.warn, start=start)
         self.assumed += 1
         return credentials
 
-    def renew(self) -> Any:
+    def renew(self) -> Credentials:
         """``assume`` for the renewal thread: it never prompts (the command owns the terminal)."""
         return self.assume(ask_code=_no_prompt)
 
@@ -121,11 +120,16 @@ def _no_prompt(serial: str, attempt: int) -> str:
     raise ConfigError(f"an MFA code for {serial} would be needed while the command runs; awsrun asks only before it starts")
 
 
-def _timeouts(config: Settings) -> tuple:
+def _timeouts(config: Settings) -> Tuple[float, float]:
     return (config.connect_timeout, config.read_timeout)
 
 
 def mfa_prompt(serial: str, attempt: int) -> str:
-    from awsrun.session.mfa import prompt
+    return mfa.prompt(serial, attempt)
 
-    return prompt(serial, attempt)
+
+def _walk() -> ModuleType:
+    """walk.py: the source (botocore) and the STS calls, imported only once a run needs STS (a cache hit never does)."""
+    from awsrun.session import walk
+
+    return walk

@@ -8,14 +8,25 @@ and local checks stay fast.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 from awsrun import __version__
 from awsrun.credentials import Credentials, mask
 from awsrun.errors import ConfigError, NoSourceCredentials
+from awsrun.session.loopguard import innermost
 from awsrun.session.webidentity import read_web_identity_token
 
-__all__ = ["Source"]
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.credentials import Credentials as BotocoreCredentials
+    from botocore.loaders import Loader
+    from botocore.session import Session
+
+__all__ = ["Source", "ProfileValues"]
+
+T = TypeVar("T")
+# A profile's settings as botocore read them: strings, and sub-sections (s3 = ...) as mappings.
+ProfileValues = Mapping[str, object]
 
 
 class Source:
@@ -49,7 +60,7 @@ class Source:
             self._reusable = None
 
     @staticmethod
-    def _new_session(profile: Optional[str]) -> Any:
+    def _new_session(profile: Optional[str]) -> Session:
         import botocore.session
 
         session = botocore.session.Session(profile=profile)
@@ -58,7 +69,7 @@ class Source:
         session.register_component("data_loader", _sts_loader(session))
         return session
 
-    def profiles(self) -> Mapping[str, Mapping[str, Any]]:
+    def profiles(self) -> Mapping[str, ProfileValues]:
         """Every profile of the AWS config and credentials files, as botocore read them."""
         return self._guard(lambda: self._session.full_config.get("profiles", {}))
 
@@ -79,7 +90,7 @@ class Source:
                 keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"], keys.get("AWS_SESSION_TOKEN")
             )
 
-    def _credentials(self) -> Any:
+    def _credentials(self) -> Optional[BotocoreCredentials]:
         if self._provider:
             resolver = self._session.get_component("credential_provider")
             return resolver.get_provider(self._provider).load()
@@ -89,7 +100,7 @@ class Source:
         """The region of the active profile in ~/.aws/config, if any."""
         return self._guard(lambda: self._session.get_config_variable("region"))
 
-    def scoped_config(self) -> Mapping[str, Any]:
+    def scoped_config(self) -> ProfileValues:
         """The settings of the profile in use, as botocore resolved it."""
         return self._guard(self._session.get_scoped_config)
 
@@ -111,7 +122,7 @@ class Source:
         return credentials is not None and not self._guard(credentials.get_frozen_credentials).token
 
     def client(self, region: str, connect_timeout: float, read_timeout: float,
-               credentials: Optional[Credentials] = None, max_pool_connections: int = 10) -> Any:
+               credentials: Optional[Credentials] = None, max_pool_connections: int = 10) -> BaseClient:
         """An STS client signing with the source credentials, or with ``credentials`` (a chain).
 
         ``max_pool_connections``: how many threads may share the client (--each-role)."""
@@ -127,7 +138,7 @@ class Source:
         )
         if credentials is None and self._web_identity:  # the token is the proof: nothing to sign with
             config = config.merge(Config(signature_version=UNSIGNED))
-        keys: Dict[str, Any] = {}
+        keys: Dict[str, Optional[str]] = {}
         if credentials is not None:
             keys = {
                 "aws_access_key_id": credentials.access_key_id,
@@ -154,7 +165,7 @@ class Source:
             )
         return NoSourceCredentials()
 
-    def _guard(self, call: Any) -> Any:
+    def _guard(self, call: Callable[[], T]) -> T:
         from botocore.exceptions import BotoCoreError, MissingDependencyException, NoCredentialsError, ProfileNotFound
 
         try:
@@ -169,15 +180,13 @@ class Source:
         except ProfileNotFound as exc:
             raise ConfigError(f"{exc} (check AWS_PROFILE and AWS_CONFIG_FILE)") from None
         except BotoCoreError as exc:
-            from awsrun.session.loopguard import innermost
-
             loop = innermost(str(exc))  # a credential_process awsrun that found itself
             raise ConfigError(loop or f"could not load the source credentials: {exc}") from None
         except RuntimeError as exc:  # botocore's word for credentials that stay expired
             raise ConfigError(f"the source credentials could not be used: {exc}") from None
 
 
-def _sts_loader(session: Any) -> Any:
+def _sts_loader(session: Session) -> Loader:
     """botocore's data loader, told that STS is the service wanted.
 
     Before loading a model, botocore's loader lists every service it could load, walking
@@ -191,7 +200,7 @@ def _sts_loader(session: Any) -> Any:
     class StsLoader(Loader):
         _wanted = "sts"
 
-        def load_service_model(self, service_name: str, type_name: str, api_version: Optional[str] = None) -> Any:
+        def load_service_model(self, service_name: str, type_name: str, api_version: Optional[str] = None) -> object:
             self._wanted = service_name
             return super().load_service_model(service_name, type_name, api_version)
 

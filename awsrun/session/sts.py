@@ -7,13 +7,20 @@ and local checks stay fast.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, NoSourceCredentials, StsError
+from awsrun.session.hops import AssumeRoleRequest
 from awsrun.session.webidentity import read_web_identity_token
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 __all__ = ["AssumeRoleRequest", "assume_role", "get_session_token"]
+
+# An STS answer as botocore parses it: JSON-shaped, read field by field with KeyError caught.
+StsAnswer = Mapping[str, Any]
 
 _BAD_KEYS = {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "IncompleteSignature", "InvalidAccessKeyId", "AuthFailure"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"}
@@ -22,52 +29,7 @@ _BAD_TOKEN = {"InvalidIdentityToken", "IDPRejectedClaim", "IDPCommunicationError
 _BAD_POLICY = {"MalformedPolicyDocument", "PackedPolicyTooLarge"}
 
 
-class AssumeRoleRequest(NamedTuple):
-    """Everything AssumeRole is asked for, already checked locally."""
-
-    role_arn: str
-    session_name: str
-    duration: int
-    external_id: Optional[str] = None
-    source_identity: Optional[str] = None
-    tags: Tuple[Tuple[str, str], ...] = ()
-    transitive_tags: Tuple[str, ...] = ()
-    policy: Optional[str] = None
-    policy_arns: Tuple[str, ...] = ()
-    mfa_serial: Optional[str] = None
-    web_identity_token_file: Optional[str] = None  # set: AssumeRoleWithWebIdentity with this file's token
-
-    def params(self, token_code: Optional[str] = None) -> Dict[str, Any]:
-        params: Dict[str, Any] = {
-            "RoleArn": self.role_arn,
-            "RoleSessionName": self.session_name,
-            "DurationSeconds": self.duration,
-        }
-        optional = {
-            "ExternalId": self.external_id,
-            "SourceIdentity": self.source_identity,
-            "Policy": self.policy,
-            "Tags": [{"Key": k, "Value": v} for k, v in self.tags],
-            "TransitiveTagKeys": list(self.transitive_tags),
-            "PolicyArns": [{"arn": arn} for arn in self.policy_arns],
-            "SerialNumber": self.mfa_serial if token_code else None,
-            "TokenCode": token_code,
-        }
-        params.update({key: value for key, value in optional.items() if value})
-        return params
-
-    def web_identity_params(self, token: str) -> Dict[str, Any]:
-        """AssumeRoleWithWebIdentity takes no tags, external id, MFA or source identity."""
-        params: Dict[str, Any] = {"RoleArn": self.role_arn, "RoleSessionName": self.session_name,
-                                  "DurationSeconds": self.duration, "WebIdentityToken": token}
-        if self.policy:
-            params["Policy"] = self.policy
-        if self.policy_arns:
-            params["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
-        return params
-
-
-def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[str] = None) -> Credentials:
+def assume_role(client: BaseClient, request: AssumeRoleRequest, token_code: Optional[str] = None) -> Credentials:
     """Call AssumeRole; every failure becomes one StsError line."""
     endpoint = client.meta.endpoint_url
     if request.web_identity_token_file:
@@ -89,7 +51,7 @@ def assume_role(client: Any, request: AssumeRoleRequest, token_code: Optional[st
         raise StsError(f"STS at {endpoint} answered AssumeRole without credentials") from None
 
 
-def _call(client: Any, action: str, request: AssumeRoleRequest, call: Any) -> Any:
+def _call(client: BaseClient, action: str, request: AssumeRoleRequest, call: Callable[[], StsAnswer]) -> StsAnswer:
     """Make one STS call; every failure becomes one StsError (or ConfigError) line."""
     from botocore.parsers import ResponseParserError
     from botocore.exceptions import (
@@ -124,7 +86,7 @@ def _call(client: Any, action: str, request: AssumeRoleRequest, call: Any) -> An
 SESSION_TOKEN_SECONDS = 43200
 
 
-def get_session_token(client: Any, serial: str, code: str, duration: int = SESSION_TOKEN_SECONDS) -> Credentials:
+def get_session_token(client: BaseClient, serial: str, code: str, duration: int = SESSION_TOKEN_SECONDS) -> Credentials:
     """An MFA-authenticated session of the source itself (its ARN is left empty)."""
     request = AssumeRoleRequest(role_arn="(GetSessionToken)", session_name="-", duration=duration, mfa_serial=serial)
     response = _call(client, "GetSessionToken", request,
@@ -137,7 +99,7 @@ def get_session_token(client: Any, serial: str, code: str, duration: int = SESSI
         raise StsError(f"STS at {client.meta.endpoint_url} answered GetSessionToken without credentials") from None
 
 
-def _explain(response: Mapping[str, Any], request: AssumeRoleRequest, region: str) -> StsError:
+def _explain(response: StsAnswer, request: AssumeRoleRequest, region: str) -> StsError:
     error = response.get("Error", {})
     code = error.get("Code", "Unknown")
     message = " ".join(str(error.get("Message", "")).split())  # one line, whatever was sent

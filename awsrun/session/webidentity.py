@@ -11,6 +11,7 @@ import os
 
 from typing import FrozenSet, Iterable, List, Mapping, Optional
 
+from awsrun.config import configfiles
 from awsrun.errors import AwsrunError, ConfigError
 
 __all__ = ["MAX_TOKEN_LENGTH", "read_web_identity_token", "source_tokens"]
@@ -48,8 +49,6 @@ def source_tokens(environ: Mapping[str, str], profiles: Iterable[Optional[str]],
     paths: List[str] = [environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") or ""]
     names = [*profiles, environ.get("AWS_DEFAULT_PROFILE"), environ.get("AWS_PROFILE"), "default"]
     try:
-        from awsrun.config import configfiles
-
         known = configfiles.read(environ, memo_folder).profiles
     except (ValueError, OSError):  # the run itself says what is wrong with the files
         known = {}
