@@ -139,7 +139,7 @@ _awsrun() {{
     # for @ and $ (readline keeps those in the word, for @host and $VAR).
     trim=${{#cur}}
     while [ "$trim" -gt 0 ] && [[ "$COMP_WORDBREAKS" != *"${{cur:trim-1:1}}"* ]]; do trim=$((trim - 1)); done
-    case "${{cur:trim-1:1}}" in @|\$) [ "$trim" -eq 0 ] || trim=$((trim - 1));; esac
+    case "${{cur:trim-1:1}}" in @|\\$) [ "$trim" -eq 0 ] || trim=$((trim - 1));; esac
     # Where the command starts, everything after it is the command's own.
     while [ "$i" -lt "$((n - 1))" ]; do
         word="${{tokens[i]}}"
