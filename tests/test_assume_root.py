@@ -169,6 +169,8 @@ LOCAL_REFUSALS = [
     pytest.param([*ROOT, "--expect", "1h"], {}, ["--expect", "900s root session"], id="expect-longer"),
     pytest.param(ROOT, {"AWS_ENDPOINT_URL_STS": "https://sts.amazonaws.com"},
                  ["regional", "https://sts.amazonaws.com", "global"], id="global-endpoint"),
+    pytest.param([*ROOT, "--region", "eu-west-1"], {"AWS_ENDPOINT_URL_STS": "", "AWS_ENDPOINT_URL": "https://sts.amazonaws.com"},
+                 ["regional", "https://sts.eu-west-1.amazonaws.com"], id="global-endpoint-for-all-services"),
 ]
 
 
