@@ -81,6 +81,16 @@ One command under many roles:
                                 .err instead of the terminal.
   --report FILE                 Write a JUnit XML report (JSON if FILE ends in .json).
 
+Root tasks in member accounts (AWS Organizations' centralized root access):
+  --assume-root ACCOUNT         End with STS AssumeRoot: a root session in this member
+                                account (12 digits), from the management account or a
+                                delegated administrator (the source, or the last --role).
+  --task-policy NAME            What the root session may do: IAMAuditRootUserCredentials,
+                                IAMCreateRootUserPassword, IAMDeleteRootUserCredentials,
+                                S3UnlockBucketPolicy or SQSUnlockQueuePolicy (or its
+                                arn:PARTITION:iam::aws:policy/root-task/NAME). --duration
+                                is then the root session's: at most 15m, the default.
+
 Output instead of exec (no COMMAND):
   --export                      Print lines that give the current shell the role's
                                 credentials and region: eval "$(awsrun -r ROLE --export)".

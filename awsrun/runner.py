@@ -49,7 +49,7 @@ def run(args: Args, environ: Mapping[str, str], console: Console, exec_command: 
         from awsrun.deliver.modes import unset
 
         return unset(config, environ, console)
-    if not config.roles and not config.profile and not fan_out:
+    if not config.roles and not config.profile and not config.root and not fan_out:
         from awsrun.config.typos import role_after_command
 
         raise UsageError("no role given: " + (role_after_command(args["COMMAND"], args["ARG"], usage) or
@@ -139,7 +139,8 @@ def _credentials(plan: Plan, session: RoleSession, console: Console) -> Tuple[En
     if config.expect and not config.refresh:
         _check_left(entry, config)
     said = "assumed" if session.assumed else "reusing cached session of"
-    console.say(f"{said} {entry.credentials.assumed_role_arn}, expires {iso8601(entry.credentials.expiration)}")
+    task = f" for {config.root.task}" if config.root else ""
+    console.say(f"{said} {entry.credentials.assumed_role_arn}{task}, expires {iso8601(entry.credentials.expiration)}")
     return entry, store.folder if store else None
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "Request",
     "assume_role_issuing",
     "assume_role_ok",
+    "assume_root_ok",
     "closed_port_url",
     "error",
     "get_session_token_ok",
@@ -44,6 +45,9 @@ __all__ = [
     "MFA_SESSION_KEY_ID",
     "MFA_SESSION_SECRET",
     "MFA_SESSION_TOKEN",
+    "ROOT_KEY_ID",
+    "ROOT_SECRET",
+    "ROOT_TOKEN",
 ]
 
 _NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -56,6 +60,10 @@ ISSUED_TOKEN = "FwoFAKEfakeSTSsessionTOKEN" + "x" * 40
 MFA_SESSION_KEY_ID = "ASIAFAKEMFASESSION01"
 MFA_SESSION_SECRET = "fakeMfaSessionSecretKeyDoNotUse000000000"
 MFA_SESSION_TOKEN = "FwoFAKEfakeMFAsessionTOKEN" + "m" * 40
+# What AssumeRoot issues: the member account's root session.
+ROOT_KEY_ID = "ASIAFAKEROOTSESSION1"
+ROOT_SECRET = "fakeRootSessionSecretKeyDoNotUse00000000"
+ROOT_TOKEN = "FwoFAKEfakeROOTsessionTOKEN" + "z" * 40
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,22 @@ def get_session_token_ok(expires_in: timedelta = timedelta(hours=12)) -> Reply:
         f'<GetSessionTokenResponse xmlns="{_NS}"><GetSessionTokenResult>{credentials}</GetSessionTokenResult>'
         "<ResponseMetadata><RequestId>22222222-2222-2222-2222-222222222222</RequestId></ResponseMetadata>"
         "</GetSessionTokenResponse>"
+    )
+    return Reply(body=body)
+
+
+def assume_root_ok(expires_in: timedelta = timedelta(seconds=900), source_identity: str = "") -> Reply:
+    """A valid AssumeRoot answer issuing ROOT_KEY_ID / ROOT_SECRET / ROOT_TOKEN: Credentials and
+    SourceIdentity, and (unlike AssumeRole) no AssumedRoleUser."""
+    credentials = (
+        f"<Credentials><AccessKeyId>{ROOT_KEY_ID}</AccessKeyId><SecretAccessKey>{ROOT_SECRET}</SecretAccessKey>"
+        f"<SessionToken>{ROOT_TOKEN}</SessionToken><Expiration>{_expiry(expires_in)}</Expiration></Credentials>"
+    )
+    identity = f"<SourceIdentity>{escape(source_identity)}</SourceIdentity>" if source_identity else ""
+    body = (
+        f'<AssumeRootResponse xmlns="{_NS}"><AssumeRootResult>{credentials}{identity}</AssumeRootResult>'
+        "<ResponseMetadata><RequestId>33333333-3333-3333-3333-333333333333</RequestId></ResponseMetadata>"
+        "</AssumeRootResponse>"
     )
     return Reply(body=body)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from awsrun.config import validate
+from awsrun.config.roottask import RootTask, root_task
 from awsrun.credentials import mask
 from awsrun.config.envfile import DEFAULT_PATH, EnvFiles
-from awsrun.errors import InvalidValue, UsageError
+from awsrun.errors import ConfigError, InvalidValue, UsageError
 from awsrun.config.naming import default_session_name
 
 __all__ = ["ArgValue", "Args", "Settings", "resolve", "raw_values", "wants_debug", "env_file_paths", "env_name"]
@@ -70,6 +71,7 @@ class Settings(NamedTuple):
     # The profile came from AWS_PROFILE while --role was given: as in the AWS CLI, its whole
     # chain (its own role included) is the source the roles are assumed from.
     profile_is_source: bool = False
+    root: Optional[RootTask] = None  # --assume-root: the run ends with AssumeRoot, not a role
 
     def __repr__(self) -> str:
         # The sensitive values are shown as --verbose shows them: masked.
@@ -184,13 +186,14 @@ def resolve(
     if region:
         validate.region_partition(region)
     tags = validate.tags(raw["tag"])
+    root = _root(raw, sources)
     settings = Settings(
         roles=tuple(validate.role(value) for value in raw["role"]),
         profile=raw["profile"] or None,
         mfa_serial=validate.mfa_serial(raw["mfa-serial"]) if raw["mfa-serial"] else None,
         mfa_code=validate.mfa_code(raw["mfa-code"]) if raw["mfa-code"] else None,
         session_name=validate.session_name(raw["session-name"]),
-        duration=validate.session_duration(raw["duration"]),
+        duration=validate.session_duration(DEFAULTS["duration"] if root else raw["duration"]),
         external_id=validate.external_id(raw["external-id"]) if raw["external-id"] else None,
         region=region,
         source_identity=validate.source_identity(raw["source-identity"]) if raw["source-identity"] else None,
@@ -214,7 +217,11 @@ def resolve(
         sources=sources,
         shown={name: _show(name, raw[name]) for name in sources},
         expect=validate.expect(raw["expect"]) if raw["expect"] else None,
+        root=root,
     )
+    if root and settings.expect and not settings.refresh and settings.expect > root.duration:
+        raise ConfigError(f"--expect {settings.shown['expect']} (from {sources['expect']}) is longer than the "
+                          f"{root.duration}s root session: pass --refresh (renews it while the command runs)")
     if settings.refresh and settings.mode != "exec":
         raise UsageError(f"--refresh runs a command and does not go with --{settings.mode}")
     if settings.quiet and settings.verbose:
@@ -225,6 +232,28 @@ def resolve(
     if sources.get("format") == "--format" and settings.mode not in ("export", "unset"):
         raise UsageError("--format is the shell of --export and --unset: add one of them, or drop --format")
     return settings
+
+
+def _root(raw: Dict[str, ArgValue], sources: Dict[str, str]) -> Optional[RootTask]:
+    """--assume-root and --task-policy, which go together; --duration is then the root session's."""
+    account, task = raw["assume-root"], raw["task-policy"]
+    if not account and not task:
+        return None
+    if not account or not task:
+        given, missing = ("--task-policy", "--assume-root ACCOUNT") if task else ("--assume-root", "--task-policy NAME")
+        raise UsageError(f"{given} needs {missing}: a root session is for one task in one member account")
+    if raw["each-role"]:
+        raise UsageError("--assume-root and --each-role exclude each other: run one member account at a time")
+    duration: Optional[int] = None
+    origin = sources.pop("duration", "default")  # the roles before AssumeRoot keep their own durations
+    if origin != "default":
+        sources["root-duration"] = origin
+        duration = validate.seconds_of(str(raw["duration"]))
+        if duration is None:
+            raise InvalidValue("duration", raw["duration"], f"expected at most 15m (900 seconds) with --assume-root: "
+                                                            f"{validate.DURATION_FORMS}")
+    raw["root-duration"] = raw["duration"]
+    return root_task(str(account), str(task), duration, str(raw["duration"]), origin)
 
 
 def _policy(value: str, read_text: Optional[Callable[[str], str]]) -> str:

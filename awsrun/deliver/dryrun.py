@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import shlex
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Callable, Collection, List, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Collection, List, Mapping, Optional, Sequence
 
+from awsrun.config.roottask import RootTask
+from awsrun.config.validate import region_partition
 from awsrun.credentials import Credentials
 from awsrun.deliver import environment
 
@@ -21,7 +23,7 @@ __all__ = ["print_plan"]
 
 def print_plan(line: Callable[[str], None], hops: Sequence[Hop], region: str, environ: Mapping[str, str],
                base: Mapping[str, str], command: List[str], block: bool, config_file: str,
-               secrets: Collection[str] = ()) -> None:
+               secrets: Collection[str] = (), root: Optional[RootTask] = None) -> None:
     """What --dry-run shows, one ``line`` at a time (the console makes each inert).
 
     The diff is against awsrun's own environment, so the variables a .env adds show too.
@@ -30,8 +32,13 @@ def print_plan(line: Callable[[str], None], hops: Sequence[Hop], region: str, en
         r = hop.request
         mfa = f" with MFA {r.mfa_serial}" if r.mfa_serial else ""
         line(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}")
-    expiry = datetime.now(timezone.utc) + timedelta(seconds=hops[-1].request.duration)
-    placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, "<assumed-role ARN>")
+    arn, duration = "<assumed-role ARN>", hops[-1].request.duration if hops else 0
+    if root:
+        partition = region_partition(region)
+        line(f"would assume root in {root.account} for {root.task_policy_arn(partition)} for {root.duration}s in {region}")
+        arn, duration = root.principal_arn(partition), root.duration
+    expiry = datetime.now(timezone.utc) + timedelta(seconds=duration)
+    placeholder = Credentials("<temporary>", "<temporary>", "<temporary>", expiry, arn)
     child = environment.child_environment(base, placeholder, region, block, config_file, secrets)
     for name in sorted(set(environ) - set(child)):
         line(f"remove {name}")

@@ -86,7 +86,7 @@ def dry_run(plan: Plan, session: RoleSession, console: Console) -> int:
     planned = session.plan()
     print_plan(console.line, planned.hops, planned.region, plan.shown, plan.child_base,
                plan.command or ["<no command: output mode>"], not plan.config.allow_fallbacks,
-               command_config(plan, console.warn, False), source_tokens(plan, None))
+               command_config(plan, console.warn, False), source_tokens(plan, None), plan.config.root)
     return ExitStatus.OK
 
 

@@ -1,7 +1,8 @@
 """What a cached session depends on, hashed into its cache key. Never the MFA code.
 
 The key follows the chain a run would resolve: every AssumeRole it would make (role ARN
-in full, session name, duration, external id, MFA device, tags, policies), the region and
+in full, session name, duration, external id, MFA device, tags, policies), the AssumeRoot
+after them (member account, task policy, duration), the region and
 STS endpoint, and who the source principal is. Profiles are read without botocore
 (configfiles.py), so a cache hit costs no botocore import.
 """
@@ -164,8 +165,13 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
     source = {**source_fingerprint(environ, dotenv_credentials, bool(settings.profile)), "chain": chain_source}
     endpoint = {name: environ[name] for name in _ENDPOINT_SETTINGS if name in environ}
     # -p P --role X replaces P's role; AWS_PROFILE=P --role X assumes X after it.
-    key = _digest({"version": 2, "source": source, "hops": hops, "region": region, "endpoint": endpoint,
-                   "profile_is_source": settings.profile_is_source})
+    material = {"version": 2, "source": source, "hops": hops, "region": region, "endpoint": endpoint,
+                "profile_is_source": settings.profile_is_source}
+    if settings.root:  # the member account, the task policy and the root session's length
+        root = settings.root
+        material["root"] = [root.account, root.task_policy_arn(validate.region_partition(region)), root.duration]
+        duration = root.duration
+    key = _digest(material)
     mfa_key = _digest({"version": 2, "mfa": serial, "source": source, "region": region,
                        "endpoint": endpoint}) if serial else None
     return KeyPlan(key, duration, serial, mfa_key)
@@ -183,6 +189,8 @@ def _profile_hops(settings: Settings, files: configfiles.AwsFiles, region_hint: 
                              else DEFAULT_REGION)
     hops = chain.plan(settings, resolved, validate.region_partition(region))
     requests = [["request", *hop.request] for hop in hops]
+    if not hops:  # a source-only profile before --assume-root: its session is the root one
+        return resolved.source, region, [], 0, None
     return resolved.source, region, requests, hops[-1].request.duration, hops[0].request.mfa_serial
 
 

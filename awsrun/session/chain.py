@@ -63,6 +63,8 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
         profile_hops += [taken_over] + [None] * (len(settings.roles) - 1)
     else:
         roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
+    if not roles and settings.root:
+        return []  # AssumeRoot straight from the source: no role before it
     if not roles and chain is not None:
         raise UsageError(
             f"profile {settings.profile!r} has no role_arn: pass --role ARN to assume a role with its credentials"

@@ -68,7 +68,7 @@ class RoleSession:
         keys only: STS issues no such session to a temporary source); with --refresh always,
         so that renewals ask no code."""
         plan, config = self.plan(), self.config
-        serial = plan.hops[0].request.mfa_serial
+        serial = plan.hops[0].request.mfa_serial if plan.hops else None
         if not serial or self._mfa_session is not None:
             return self._mfa_session
         def new() -> Credentials:
@@ -93,7 +93,7 @@ class RoleSession:
         """--refresh re-walks the chain while the command runs, when nobody may be asked for a
         code: MFA is possible only on the first role, where one MFA session serves every walk."""
         hops = self.plan().hops
-        if hops[0].request.mfa_serial:
+        if not hops or hops[0].request.mfa_serial:
             return
         later = next((hop for hop in hops[1:] if hop.request.mfa_serial), None)
         if later:
@@ -106,8 +106,11 @@ class RoleSession:
         plan, config = self.plan(), self.config
         start = self.mfa_start()
         hops = _walk().without_mfa(plan.hops) if start else plan.hops
-        credentials = _walk().assume_all(plan.source, hops, plan.region, _timeouts(config), config.mfa_code,
-                                 ask_code or mfa_prompt, self.console.warn, start=start)
+        credentials: Optional[Credentials] = _walk().assume_all(plan.source, hops, plan.region, _timeouts(config), config.mfa_code,
+                                 ask_code or mfa_prompt, self.console.warn, start=start) if hops else start
+        if config.root:  # the roles were the jump into the management account
+            credentials = _walk().assume_root(plan.source, config.root, plan.region, _timeouts(config), credentials)
+        assert credentials is not None  # a plan has hops, a root task, or both
         self.assumed += 1
         return credentials
 

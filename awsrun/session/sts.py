@@ -1,4 +1,4 @@
-"""The STS calls (AssumeRole, AssumeRoleWithWebIdentity, GetSessionToken) and what their
+"""The STS calls (AssumeRole, AssumeRoleWithWebIdentity, AssumeRoot, GetSessionToken) and what their
 failures mean, each told in one line. The client they are made with comes from source.py.
 
 botocore is imported inside the calls, never at module import, so that help, usage errors
@@ -7,8 +7,10 @@ and local checks stay fast.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
+from awsrun.config.roottask import RootTask
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, NoSourceCredentials, StsError
 from awsrun.session.hops import AssumeRoleRequest
@@ -17,7 +19,7 @@ from awsrun.session.webidentity import read_web_identity_token
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-__all__ = ["AssumeRoleRequest", "assume_role", "get_session_token"]
+__all__ = ["AssumeRoleRequest", "assume_role", "assume_root", "get_session_token", "global_endpoint"]
 
 # An STS answer as botocore parses it: JSON-shaped, read field by field with KeyError caught.
 StsAnswer = Mapping[str, Any]
@@ -51,6 +53,37 @@ def assume_role(client: BaseClient, request: AssumeRoleRequest, token_code: Opti
         raise StsError(f"STS at {endpoint} answered AssumeRole without credentials") from None
 
 
+def global_endpoint(url: str) -> bool:
+    """Whether ``url`` is STS's global endpoint (sts.amazonaws.com), which AssumeRoot refuses."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return re.fullmatch(r"sts(-fips)?\.(amazonaws\.com|api\.aws)", host) is not None
+
+
+def assume_root(client: BaseClient, root: RootTask, partition: str) -> Credentials:
+    """Call AssumeRoot on a regional endpoint. Its answer names no principal: the session is
+    named by the member account's root user ARN (RootTask.principal_arn)."""
+    endpoint = client.meta.endpoint_url
+    if global_endpoint(endpoint):
+        raise ConfigError(
+            f"AssumeRoot needs a regional STS endpoint, and {endpoint} is the global one: point "
+            f"AWS_ENDPOINT_URL_STS (or the profile's endpoint_url) at https://sts.{client.meta.region_name}.amazonaws.com "
+            "or remove it"
+        )
+    request = AssumeRoleRequest(role_arn=f"root in {root.account} for {root.task}", session_name="-",
+                                duration=root.duration)
+    params = {"TargetPrincipal": root.account, "TaskPolicyArn": {"arn": root.task_policy_arn(partition)},
+              "DurationSeconds": root.duration}
+    response = _call(client, "AssumeRoot", request, lambda: client.assume_root(**params))
+    try:
+        issued = response["Credentials"]
+        return Credentials(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"],
+                           issued["Expiration"], root.principal_arn(partition))
+    except (KeyError, TypeError):
+        raise StsError(f"STS at {endpoint} answered AssumeRoot without credentials") from None
+
+
 def _call(client: BaseClient, action: str, request: AssumeRoleRequest, call: Callable[[], StsAnswer]) -> StsAnswer:
     """Make one STS call; every failure becomes one StsError (or ConfigError) line."""
     from botocore.parsers import ResponseParserError
@@ -67,7 +100,7 @@ def _call(client: BaseClient, action: str, request: AssumeRoleRequest, call: Cal
     try:
         return call()
     except ClientError as exc:
-        raise _explain(exc.response, request, client.meta.region_name) from None
+        raise _explain(exc.response, request, client.meta.region_name, action) from None
     except NoCredentialsError:
         raise NoSourceCredentials() from None
     except (ConnectTimeoutError, ReadTimeoutError):
@@ -99,7 +132,7 @@ def get_session_token(client: BaseClient, serial: str, code: str, duration: int 
         raise StsError(f"STS at {client.meta.endpoint_url} answered GetSessionToken without credentials") from None
 
 
-def _explain(response: StsAnswer, request: AssumeRoleRequest, region: str) -> StsError:
+def _explain(response: StsAnswer, request: AssumeRoleRequest, region: str, action: str = "AssumeRole") -> StsError:
     error = response.get("Error", {})
     code = error.get("Code", "Unknown")
     message = " ".join(str(error.get("Message", "")).split())  # one line, whatever was sent
@@ -112,6 +145,13 @@ def _explain(response: StsAnswer, request: AssumeRoleRequest, region: str) -> St
                         f"for {role} ({code}: {message})")
     if code == "AccessDenied" and "MultiFactorAuthentication" in message:
         return StsError(f"STS refused the MFA code for {request.mfa_serial} (wrong, expired or already used)", code="MfaRejected")
+    verb = "AssumeRoot" if action == "AssumeRoot" else "AssumeRole"
+    if code == "AccessDenied" and verb == "AssumeRoot":
+        return StsError(
+            f"STS denied AssumeRoot ({role}; AccessDenied: {message}); it works only from the organization's "
+            "management account or a delegated administrator for centralized root access, with root sessions "
+            "enabled and sts:AssumeRoot allowed for this task policy"
+        )
     if code == "AccessDenied":
         return StsError(
             f"STS denied AssumeRole on {role} (AccessDenied: {message}); check that the role's "
@@ -129,9 +169,9 @@ def _explain(response: StsAnswer, request: AssumeRoleRequest, region: str) -> St
     if code in _BAD_POLICY:
         return StsError(f"STS rejected the session policy ({code}: {message})")
     if code in _THROTTLED:
-        return StsError(f"STS throttled AssumeRole ({code}) on all {attempts} attempts; wait and run again")
+        return StsError(f"STS throttled {verb} ({code}) on all {attempts} attempts; wait and run again")
     if code == "RegionDisabledException":
         return StsError(f"STS is not activated in region {region}; activate it or pass another --region")
     if status >= 500:
         return StsError(f"STS failed with HTTP {status} ({code}) on all {attempts} attempts")
-    return StsError(f"STS refused AssumeRole on {role} ({code}: {message})")
+    return StsError(f"STS refused {verb} on {role} ({code}: {message})")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable, List, Mapping, NamedTuple, Optional,
 
 from awsrun.config import configfiles, profiles, validate
 from awsrun.config.profiles import ProfileChain
+from awsrun.config.roottask import RootTask
 from awsrun.config.settings import Settings
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, InvalidValue, StsError
@@ -22,7 +23,7 @@ from awsrun.session.chain import Hop, checked, plan, without_mfa
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-__all__ = ["Prepared", "StsClients", "prepare", "assume_all", "mfa_session", "without_mfa", "MFA_ATTEMPTS", "DEFAULT_REGION"]
+__all__ = ["Prepared", "StsClients", "prepare", "assume_all", "assume_root", "mfa_session", "without_mfa", "MFA_ATTEMPTS", "DEFAULT_REGION"]
 
 MFA_ATTEMPTS = 3
 DEFAULT_REGION = "us-east-1"
@@ -92,6 +93,9 @@ def prepare(
         for role in settings.roles:
             hopchecks.check_partition(role, region, region_origin)
     hops = plan(settings, chain, validate.region_partition(region))
+    if settings.root and settings.root.partition not in (None, validate.region_partition(region)):
+        raise ConfigError(f"--task-policy {settings.root.task_policy_arn('')} is not in partition "
+                          f"{validate.region_partition(region)} of region {region} (from {region_source})")
     serial = next((hop.request.mfa_serial for hop in hops if hop.request.mfa_serial), None)
     if serial and not mfa_ready and not settings.mfa_code and not settings.dry_run and not mfa.has_terminal():
         raise ConfigError(
@@ -105,6 +109,9 @@ def prepare(
         say(f"source credentials = {described}")
         for hop in hops:
             say(hop.explain())
+        if settings.root:
+            say(f"then AssumeRoot in {settings.root.account} for "
+                f"{settings.root.task_policy_arn(validate.region_partition(region))}, {settings.root.duration}s")
     return Prepared(source, region, hops, chain, region_origin)
 
 
@@ -137,6 +144,14 @@ def assume_all(
             raise StsError(f"{hop.label}: {exc}", **fields) from None
     assert credentials is not None  # plan() never returns an empty chain
     return credentials
+
+
+def assume_root(source: StsClients, root: RootTask, region: str, timeouts: Tuple[float, float],
+                credentials: Optional[Credentials]) -> Credentials:
+    """AssumeRoot with the last hop's session (or the source's, with no hops), in ``region``'s
+    regional endpoint: the Source's botocore session asks for regional STS endpoints."""
+    client = source.client(region, *timeouts, credentials=credentials)
+    return sts.assume_root(client, root, validate.region_partition(region))
 
 
 def mfa_session(
