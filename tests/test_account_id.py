@@ -107,6 +107,15 @@ def test_the_command_resolves_the_roles_account_never_the_inherited_one(
         assert report["served"] == {"AccountId": ACCOUNT, "RoleArn": report["role"]}
 
 
+def test_a_cache_hit_gives_the_same_account(probe: str, source_env: Dict[str, str]) -> None:
+    env = {**source_env, "AWS_ACCOUNT_ID": STALE}
+    for _ in range(2):  # the second run reads the session from the cache, without STS
+        result = run_awsrun(["-r", ROLE, "--", sys.executable, probe], env=env)
+        assert result.returncode == 0, result.stderr
+        [report] = probes(result.stdout)
+        expect_role_account(report, ACCOUNT)
+
+
 def test_each_role_gives_each_command_its_own_roles_account(probe: str, source_env: Dict[str, str]) -> None:
     env = {**source_env, "AWS_ACCOUNT_ID": STALE}
     result = run_awsrun(["--no-cache", "--each-role", ROLE, "--each-role", OTHER_ROLE, "--",
