@@ -105,8 +105,9 @@ def _scrubbed(base: Mapping[str, str], region: str, assumed_role_arn: str, block
     """``base`` without any credential source, with the region and the role named.
 
     ``config_file`` replaces AWS_CONFIG_FILE unless fallbacks are allowed: the neutral copy
-    of awsrun.deliver.neutral, or os.devnull. AWS_ACCOUNT_ID is the role session's account. A variable holding one of ``secrets`` (the source's web
-    identity tokens, stripped), whatever its name, is removed too.
+    of awsrun.deliver.neutral, or os.devnull. A variable holding one of ``secrets`` (the source's web
+    identity tokens, stripped), whatever its name, is removed too. AWS_ACCOUNT_ID is the role
+    session's account, or absent.
     """
     env = {name: value for name, value in base.items() if not is_removed(name) and not holds_secret(value, secrets)}
     if block_fallbacks:
