@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Credentials", "mask", "iso8601"]
+__all__ = ["Credentials", "mask", "iso8601", "account_of"]
 
 
 def mask(value: str) -> str:
@@ -20,6 +20,19 @@ def iso8601(moment: datetime) -> str:
     from datetime import timezone  # here: settings need mask() on paths that handle no time
 
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def account_of(arn: str) -> Optional[str]:
+    """The account of an ARN (``arn:PARTITION:SERVICE:REGION:ACCOUNT:...``) if it is 12 digits, else None.
+
+    Checked, not trusted: the account id becomes AWS_ACCOUNT_ID, from which SDKs build endpoint host names.
+    """
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn":
+        account = parts[4]
+        if len(account) == 12 and account.isascii() and account.isdigit():
+            return account
+    return None
 
 
 # Immutable values are NamedTuples, not dataclasses: importing dataclasses (and inspect)
@@ -38,6 +51,11 @@ class Credentials(NamedTuple):
             f"Credentials(access_key_id={mask(self.access_key_id)!r}, "
             f"expiration={iso8601(self.expiration)!r}, assumed_role_arn={self.assumed_role_arn!r})"
         )
+
+    @property
+    def account_id(self) -> Optional[str]:
+        """The role session's account, from its assumed-role ARN; None if that holds none."""
+        return account_of(self.assumed_role_arn)
 
     def secrets(self) -> tuple:
         """The values that must never appear in output unless asked for."""

@@ -30,6 +30,7 @@ SET = {
     "AWS_CREDENTIAL_EXPIRATION": "2030-01-02T03:04:05Z",
     "AWS_REGION": REGION,
     "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCOUNT_ID": "123456789012",
     "AWSRUN_ASSUMED_ROLE_ARN": "arn:aws:sts::123456789012:assumed-role/Deploy/alice",
     "AWSRUN_ASSUMED_KEY_ID": "ASIATEMPKEYEXAMPLE01",
 }
@@ -68,6 +69,7 @@ MUST_BE_REMOVED = [
     "CI_JOB_JWT",
     "CI_JOB_JWT_V1",
     "CI_JOB_JWT_V2",
+    "AWS_ACCOUNT_ID",  # only the role's own is set
 ]
 PREFIXED = [
     "AWS_BEARER_TOKEN_BEDROCK",
@@ -144,6 +146,7 @@ def test_set_names(block: bool) -> None:
         ("AWSRUN_ASSUMED_ROLE_ARN", "arn:aws:sts::111111111111:assumed-role/Old/s"),
         ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
         ("AWS_SESSION_TOKEN", "old-token"),
+        ("AWS_ACCOUNT_ID", "999999999999"),
     ],
 )
 def test_set_names_replace_the_parents(name: str, parent_value: str) -> None:
@@ -182,6 +185,33 @@ def test_fallback_blocks(block: bool, parent: Optional[Dict[str, str]], expected
 def test_expiration_is_utc(expiration: datetime) -> None:
     credentials = Credentials("ASIA0001", "s", "t", expiration, "arn:aws:sts::123456789012:assumed-role/R/s")
     assert child({}, credentials=credentials)["AWS_CREDENTIAL_EXPIRATION"] == "2030-01-02T03:04:05Z"
+
+
+@pytest.mark.parametrize(
+    "assumed_role_arn, account",
+    [
+        ("arn:aws:sts::111122223333:assumed-role/X/s", "111122223333"),
+        ("arn:aws-us-gov:sts::210987654321:assumed-role/Ops/bob", "210987654321"),
+        ("arn:aws-cn:sts::000000000001:assumed-role/path-less/s", "000000000001"),
+        # not 12 digits: no account id at all, and the inherited one is still gone
+        ("arn:aws:sts::12345678901:assumed-role/X/s", None),
+        ("arn:aws:sts::1234567890123:assumed-role/X/s", None),
+        ("arn:aws:sts::evil.example:assumed-role/X/s", None),
+        ("arn:aws:sts::\u0661\u0661\u0661\u0661\u0662\u0662\u0662\u0662\u0663\u0663\u0663\u0663:assumed-role/X/s", None),
+        ("<assumed-role ARN>", None),
+        ("", None),
+    ],
+)
+@pytest.mark.parametrize("block", [True, False])
+def test_account_id_is_the_role_sessions_never_the_inherited_one(assumed_role_arn: str, account: Optional[str],
+                                                                 block: bool) -> None:
+    credentials = CREDENTIALS._replace(assumed_role_arn=assumed_role_arn)
+    assert credentials.account_id == account
+    base = {"AWS_ACCOUNT_ID": "999999999999", "PATH": "/bin"}
+    assert child(base, block, credentials=credentials).get("AWS_ACCOUNT_ID") == account
+    refreshed = environment.refresh_environment(base, "http://127.0.0.1:1/awsrun/credentials", "t", REGION,
+                                                os.devnull, assumed_role_arn)
+    assert refreshed.get("AWS_ACCOUNT_ID") == account
 
 
 def test_child_environment_is_pure() -> None:

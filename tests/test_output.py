@@ -36,7 +36,7 @@ DOTENV_KEY_ID = "AKIADOTENVEXAMPLEDOT"
 OTHER_KEY_ID = "AKIAOTHEREXAMPLE0THR"
 EXPORTED = [
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_REGION", "AWS_DEFAULT_REGION", "AWSRUN_ASSUMED_ROLE_ARN", "AWSRUN_ASSUMED_KEY_ID",
+    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCOUNT_ID", "AWSRUN_ASSUMED_ROLE_ARN", "AWSRUN_ASSUMED_KEY_ID",
 ]
 ISO_8601_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
@@ -71,6 +71,7 @@ OVERWRITTEN = {
     "AWS_SESSION_TOKEN": "old-session-token",
     "AWS_CREDENTIAL_EXPIRATION": "2020-01-01T00:00:00Z",
     "AWS_REGION": "eu-north-1",
+    "AWS_ACCOUNT_ID": "999999999999",  # another account's: never paired with the role's keys
     "AWSRUN_ASSUMED_ROLE_ARN": f"arn:aws:sts::{ACCOUNT}:assumed-role/Old/s",
 }
 # awsrun's settings, and the shared-credentials file and metadata switches a later switch needs.
@@ -90,7 +91,8 @@ LEFT_ALONE = {
 GIVEN_BACK = {name: {**OTHER_CREDENTIALS, **OVERWRITTEN}[name] for name in (
     "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CREDENTIAL_FILE", "BOTO_CONFIG", "AWS_SDK_LOAD_CONFIG", "AWS_REGION")}
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_CREDENTIAL_FILE", "BOTO_CONFIG", "AWS_SDK_LOAD_CONFIG", "AWS_REGION",
+    "AWS_ACCOUNT_ID")}
 
 
 def given_back(before: Dict[str, str]) -> Dict[str, str]:
@@ -153,6 +155,7 @@ def crafted(text: str) -> Tuple[Credentials, str, Dict[str, str]]:
         "AWS_CREDENTIAL_EXPIRATION": "2031-02-03T04:05:06Z",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
+        "AWS_ACCOUNT_ID": ACCOUNT,
         "AWSRUN_ASSUMED_ROLE_ARN": credentials.assumed_role_arn,
         "AWSRUN_ASSUMED_KEY_ID": credentials.access_key_id,
     }
@@ -358,7 +361,8 @@ def test_credential_process_json(source_env: Dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") == 1
     document = json.loads(result.stdout)
-    assert set(document) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
+    assert set(document) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration", "AccountId"}
+    assert document["AccountId"] == ROLE_ARN.split(":")[4]  # the role's account, as text (SDKs want a string)
     assert type(document["Version"]) is int and document["Version"] == 1
     assert ISO_8601_Z.fullmatch(document["Expiration"])
     assert datetime.fromisoformat(document["Expiration"].replace("Z", "+00:00")) > datetime.now(timezone.utc)

@@ -318,10 +318,14 @@ def test_the_endpoint_serves_the_current_credentials_for_the_right_token(endpoin
         "Token": SERVED.session_token,
         "Expiration": "2030-01-02T03:04:05Z",
         "RoleArn": SERVED.assumed_role_arn,
+        "AccountId": "123456789012",  # the role's, as a string, as the SDKs read it
     }
     served.append(SERVED._replace(access_key_id="ASIASERVEDKEY0000002"))
     status, body = ask(server, headers={"Authorization": server.token})
     assert json.loads(body)["AccessKeyId"] == "ASIASERVEDKEY0000002"
+    served.append(SERVED._replace(assumed_role_arn="arn:aws:sts::12345:assumed-role/Deploy/test"))
+    status, body = ask(server, headers={"Authorization": server.token})
+    assert "AccountId" not in json.loads(body)  # not 12 digits: no account id rather than a wrong one
 
 
 @pytest.mark.parametrize(

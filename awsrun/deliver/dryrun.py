@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 __all__ = ["print_plan"]
 
 
+def _assumed_role_arn(role_arn: str, session_name: str) -> str:
+    """The ARN STS will name the session by (so the dry run shows the role's AWS_ACCOUNT_ID)."""
+    parts = role_arn.split(":", 5)
+    if len(parts) != 6 or not parts[5].startswith("role/"):
+        return "<assumed-role ARN>"
+    return f"arn:{parts[1]}:sts::{parts[4]}:assumed-role/{parts[5].rsplit('/', 1)[-1]}/{session_name}"
+
+
 def print_plan(line: Callable[[str], None], hops: Sequence[Hop], region: str, environ: Mapping[str, str],
                base: Mapping[str, str], command: List[str], block: bool, config_file: str,
                secrets: Collection[str] = (), root: Optional[RootTask] = None) -> None:
@@ -32,7 +40,9 @@ def print_plan(line: Callable[[str], None], hops: Sequence[Hop], region: str, en
         r = hop.request
         mfa = f" with MFA {r.mfa_serial}" if r.mfa_serial else ""
         line(f"would assume {r.role_arn} as session {r.session_name} for {r.duration}s in {region}{mfa}")
-    arn, duration = "<assumed-role ARN>", hops[-1].request.duration if hops else 0
+    last = hops[-1].request if hops else None
+    arn = _assumed_role_arn(last.role_arn, last.session_name) if last else "<assumed-role ARN>"
+    duration = last.duration if last else 0
     if root:
         partition = region_partition(region)
         line(f"would assume root in {root.account} for {root.task_policy_arn(partition)} for {root.duration}s in {region}")

@@ -11,7 +11,7 @@ import os
 from typing import Collection, Dict, Mapping
 
 from awsrun.config.variables import ASSUMED_KEY_VARIABLE, ASSUMED_ROLE_VARIABLE, SOURCE_CREDENTIAL_KEYS
-from awsrun.credentials import Credentials, iso8601
+from awsrun.credentials import Credentials, account_of, iso8601
 
 __all__ = [
     "REMOVED",
@@ -66,6 +66,8 @@ REMOVED = frozenset(
         "CI_JOB_JWT",
         "CI_JOB_JWT_V1",
         "CI_JOB_JWT_V2",
+        # the account SDKs pair with the keys (account-based endpoints): only the role's is set
+        "AWS_ACCOUNT_ID",
     }
 )
 # AWS_BEARER_TOKEN_<SERVICE> are long-lived keys; AWSRUN_* are awsrun's own settings.
@@ -104,13 +106,17 @@ def _scrubbed(base: Mapping[str, str], region: str, assumed_role_arn: str, block
 
     ``config_file`` replaces AWS_CONFIG_FILE unless fallbacks are allowed: the neutral copy
     of awsrun.deliver.neutral, or os.devnull. A variable holding one of ``secrets`` (the source's web
-    identity tokens, stripped), whatever its name, is removed too.
+    identity tokens, stripped), whatever its name, is removed too. AWS_ACCOUNT_ID is the role
+    session's account, or absent.
     """
     env = {name: value for name, value in base.items() if not is_removed(name) and not holds_secret(value, secrets)}
     if block_fallbacks:
         env.update(FALLBACK_BLOCKS)
         env["AWS_CONFIG_FILE"] = config_file
     env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region, ASSUMED_ROLE_VARIABLE: assumed_role_arn})
+    account = account_of(assumed_role_arn)
+    if account:  # else none at all: an inherited one is of another account
+        env["AWS_ACCOUNT_ID"] = account
     return env
 
 

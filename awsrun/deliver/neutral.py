@@ -2,7 +2,8 @@
 
 Every section keeps its other settings (region, output, endpoints, ``[services]``
 sections, retries, CA bundle, ...); keys, ``credential_process``, SSO, ``role_arn`` and the
-like are dropped, and ``[sso-session]`` sections go whole. The copy holds no secret, so it
+like are dropped, and ``[sso-session]`` sections go whole; so does ``aws_account_id``
+(the command's account is the role's, in AWS_ACCOUNT_ID). The copy holds no secret, so it
 is written once per distinct config into awsrun's private cache folder, named by a hash of
 the user's file, and reused: a cache hit only reads and hashes the file, never parses it.
 Shared by exec mode, --refresh and --each-role (runner names the copy once per run).
@@ -27,10 +28,13 @@ CREDENTIAL_KEYS = frozenset({
     "aws_credential_expiration", "role_arn", "source_profile", "credential_source", "credential_process",
     "web_identity_token_file", "role_session_name", "external_id", "mfa_serial", "duration_seconds",
     "login_session",
+    # The account SDKs pair with the keys: the command's keys are the role's, whose account is in
+    # AWS_ACCOUNT_ID; any other would send its calls to another account's endpoints.
+    "aws_account_id",
 })
 # Every SDK setting is spelled so; anything else is dropped rather than risk how it would be re-read.
 _SETTING = re.compile(r"[a-z0-9][a-z0-9_.\-]*\Z")
-_VERSION = b"awsrun neutral config 1\0"  # change when the output for the same input changes
+_VERSION = b"awsrun neutral config 2\0"  # change when the output for the same input changes
 # An AWS config file of hundreds of profiles is a few hundred KiB; /dev/zero must not fill memory.
 MAX_CONFIG_BYTES = 16 << 20
 

@@ -18,11 +18,11 @@ __all__ = ["FORMATS", "SAVED_VARIABLE", "export_lines", "unset_lines", "credenti
 # What the shell had before --export, of the settings it replaced (never a secret), as JSON
 # {name: value}; --unset gives them back and removes it.
 SAVED_VARIABLE = "AWSRUN_EXPORT_SAVED"
-# The settings an export replaces that --unset gives back: the region it sets, and the
+# The settings an export replaces that --unset gives back: the region and account id it sets, and the
 # removed variables that name a profile, file or endpoint. Keys, tokens and the variables
 # that hold them are not here: what --export replaced of those stays gone.
 RESTORED = (
-    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SDK_LOAD_CONFIG",
+    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCOUNT_ID", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SDK_LOAD_CONFIG",
     "AWS_CREDENTIAL_FILE", "AWS_CREDENTIAL_PROFILES_FILE", "BOTO_CONFIG", "BOTO_PATH",
     "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
@@ -71,16 +71,18 @@ def exported_names() -> List[str]:
     """Every variable an export sets, in the order it sets them."""
     return [
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION",
-        "AWS_REGION", "AWS_DEFAULT_REGION", ASSUMED_ROLE_VARIABLE, ASSUMED_KEY_VARIABLE,
+        "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCOUNT_ID", ASSUMED_ROLE_VARIABLE, ASSUMED_KEY_VARIABLE,
     ]
 
 
 def _values(credentials: Credentials, region: str) -> Dict[str, str]:
     values = [
         credentials.access_key_id, credentials.secret_access_key, credentials.session_token,
-        iso8601(credentials.expiration), region, region, credentials.assumed_role_arn, credentials.access_key_id,
+        iso8601(credentials.expiration), region, region, credentials.account_id, credentials.assumed_role_arn,
+        credentials.access_key_id,
     ]
-    return dict(zip(exported_names(), values))
+    # No account id (an ARN without one): none is set, and an inherited one is unset.
+    return {name: value for name, value in zip(exported_names(), values) if value is not None}
 
 
 def shell_names(names: Iterable[str]) -> List[str]:
@@ -160,6 +162,8 @@ def credential_process(credentials: Credentials) -> str:
         "SessionToken": credentials.session_token,
         "Expiration": iso8601(credentials.expiration),
     }
+    if credentials.account_id:
+        document["AccountId"] = credentials.account_id
     return json.dumps(document) + "\n"
 
 

@@ -56,15 +56,16 @@ class CredentialServer:
 
     def document(self) -> bytes:
         credentials = self._current()
-        return json.dumps(
-            {
-                "AccessKeyId": credentials.access_key_id,
-                "SecretAccessKey": credentials.secret_access_key,
-                "Token": credentials.session_token,
-                "Expiration": iso8601(credentials.expiration),
-                "RoleArn": credentials.assumed_role_arn,
-            }
-        ).encode("utf-8")
+        document = {
+            "AccessKeyId": credentials.access_key_id,
+            "SecretAccessKey": credentials.secret_access_key,
+            "Token": credentials.session_token,
+            "Expiration": iso8601(credentials.expiration),
+            "RoleArn": credentials.assumed_role_arn,
+        }
+        if credentials.account_id:
+            document["AccountId"] = credentials.account_id
+        return json.dumps(document).encode("utf-8")
 
 
 class _DeadlineReader(io.RawIOBase):
