@@ -69,6 +69,7 @@ def test_the_command_gets_the_root_session_and_no_source_keys(fake_sts: Callable
     assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]) == (ROOT_KEY_ID, ROOT_SECRET, ROOT_TOKEN)
     assert SOURCE_SECRET not in json.dumps(env) and SOURCE_KEY_ID not in json.dumps(env)
     assert env["AWSRUN_ASSUMED_ROLE_ARN"] == f"arn:aws:iam::{MEMBER}:root"
+    assert env["AWS_ACCOUNT_ID"] == MEMBER  # the member account, for account-based endpoints
     assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/dev/null"  # exec mode's neutral files, as for a role
     assert f"assumed arn:aws:iam::{MEMBER}:root for {TASK}" in result.stderr  # type: ignore[attr-defined]
     (request,) = sts.requests
