@@ -27,7 +27,7 @@ TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _MASKED = {"external-id", "mfa-code"}
 DEFAULTS = {"duration": "3600", "connect-timeout": "5", "read-timeout": "10", "format": "sh", "min-ttl": "900"}
-OUTPUT_MODES = ("export", "unset", "credential-process")
+OUTPUT_MODES = ("export", "unset", "credential-process", "console")
 
 
 def env_name(option: str) -> str:
@@ -53,7 +53,7 @@ class Settings(NamedTuple):
     policy_arns: Tuple[str, ...]
     connect_timeout: float
     read_timeout: float
-    mode: str  # "exec", "export", "unset" or "credential-process"
+    mode: str  # "exec", "export", "unset", "credential-process" or "console"
     format: str
     use_cache: bool
     fresh: bool
@@ -70,6 +70,7 @@ class Settings(NamedTuple):
     # The profile came from AWS_PROFILE while --role was given: as in the AWS CLI, its whole
     # chain (its own role included) is the source the roles are assumed from.
     profile_is_source: bool = False
+    print_url: bool = False  # --console --print: print the sign-in URL, open no browser
 
     def __repr__(self) -> str:
         # The sensitive values are shown as --verbose shows them: masked.
@@ -214,9 +215,12 @@ def resolve(
         sources=sources,
         shown={name: _show(name, raw[name]) for name in sources},
         expect=validate.expect(raw["expect"]) if raw["expect"] else None,
+        print_url=bool(raw["print"]),
     )
     if settings.refresh and settings.mode != "exec":
         raise UsageError(f"--refresh runs a command and does not go with --{settings.mode}")
+    if settings.print_url and settings.mode != "console":
+        raise UsageError(f"--print (from {sources['print']}) prints the sign-in URL of --console: add --console, or drop --print")
     if settings.quiet and settings.verbose:
         raise UsageError("--quiet and --verbose exclude each other")
     if settings.mfa_code and not settings.mfa_serial and not settings.profile:  # a profile may name one

@@ -16,7 +16,7 @@ from typing import IO, Callable, Mapping, Optional, Sequence, Union
 
 from awsrun.errors import CommandNotExecutable, CommandNotFound
 
-__all__ = ["make_private", "start"]
+__all__ = ["make_private", "start", "open_browser"]
 
 Stream = Union[None, int, IO[bytes]]
 
@@ -69,3 +69,19 @@ def start(command: Sequence[str], environ: Mapping[str, str], warn: Callable[[st
         raise CommandNotFound(command[0]) from None
     except OSError as exc:  # EACCES, ENOEXEC (no #! line), ...
         raise CommandNotExecutable(command[0], exc.strerror or "") from None
+
+
+def open_browser(url: str, environ: Mapping[str, str], warn: Callable[[str], None]) -> bool:
+    """Open ``url`` with Python's webbrowser (which honours $BROWSER), awsrun made private first.
+
+    False where no browser can be started: webbrowser found none, or Linux has no display
+    and no $BROWSER (a text browser would take over the terminal)."""
+    if sys.platform.startswith("linux") and not any(environ.get(name) for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")):
+        return False
+    make_private(warn)
+    import webbrowser
+
+    try:
+        return bool(webbrowser.open(url, new=2))
+    except webbrowser.Error:
+        return False

@@ -1,5 +1,5 @@
 """The delivery modes of one role session, each a function of (plan, session, entry, console):
-exec, --refresh, --export, --credential-process, --dry-run and --unset.
+exec, --refresh, --export, --credential-process, --console (signin.py), --dry-run and --unset.
 
 runner.py picks one by the settings' mode. The command's environment is built only by
 environment.py, and its AWS_CONFIG_FILE is the neutral copy (neutral.py), for every mode.
@@ -75,8 +75,32 @@ def credential_process_mode(plan: Plan, session: RoleSession, entry: Entry, fold
     return ExitStatus.OK
 
 
+def console_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
+                 exec_command: ExecCommand) -> int:
+    """--console: sign in to the AWS console as the role, in a browser or (--print) by printing the URL."""
+    from awsrun.deliver import launch, signin  # urllib: only this mode needs it
+
+    config, credentials = plan.config, entry.credentials
+    override = signin.endpoint_override(plan.environ, plan.child_base, console.warn)
+    place = signin.endpoints(signin.partition_of(credentials, entry.region), entry.region, override)
+    duration = signin.console_duration(session.plan())
+    if config.verbose:  # the host only: the query of either URL holds a secret
+        console.say(f"sign-in endpoint = {place.federation} (from {'$' + signin.ENDPOINT_VARIABLE if override else 'the partition'})")
+        console.say(f"console session = {f'{duration} seconds (SessionDuration)' if duration else 'what is left of the role session, at most 1h'}")
+    token = signin.signin_token(place.federation, credentials, duration,
+                                max(config.connect_timeout, config.read_timeout))
+    url = signin.login_url(place, token)
+    if not config.print_url and launch.open_browser(url, plan.environ, console.warn):
+        console.say(f"opened the AWS console as {credentials.assumed_role_arn} in your browser")
+        return ExitStatus.OK
+    if not config.print_url:
+        console.warn("no browser could be started: the sign-in URL follows on stdout")
+    console.data(url + "\n")
+    return ExitStatus.OK
+
+
 DELIVER: Dict[str, Delivery] = {"exec": exec_mode, "refresh": refresh_mode, "export": export_mode,
-                                "credential-process": credential_process_mode}
+                                "credential-process": credential_process_mode, "console": console_mode}
 
 
 def dry_run(plan: Plan, session: RoleSession, console: Console) -> int:
