@@ -67,18 +67,19 @@ def query_of(url: str) -> Dict[str, str]:
 
 # --- the printed URL and what the endpoint was sent -------------------------------------------------
 
-@pytest.mark.parametrize("roles, duration, session_duration", [
-    ([ROLE_ARN], [], "3600"),  # one hop from an IAM user's keys: AWS takes SessionDuration
-    ([ROLE_ARN], ["--duration", "4h"], "14400"),
-    ([ROLE_ARN, OTHER_ROLE], [], None),  # chained: SessionDuration would be refused
-], ids=["one-hop", "one-hop-4h", "chained"])
+@pytest.mark.parametrize("roles, duration, source, session_duration", [
+    ([ROLE_ARN], [], {}, "3600"),  # one hop from an IAM user's keys: AWS takes SessionDuration
+    ([ROLE_ARN], ["--duration", "4h"], {}, "14400"),
+    ([ROLE_ARN, OTHER_ROLE], [], {}, None),  # chained: SessionDuration would be refused
+    ([ROLE_ARN], ["--duration", "4h"], {"AWS_SESSION_TOKEN": "FwoFAKEsourceToken"}, None),  # temporary source
+], ids=["one-hop", "one-hop-4h", "chained", "temporary-source"])
 def test_print_gives_a_login_url_for_the_role_session(
     source_env: Dict[str, str], federation: Federation, roles: List[str], duration: List[str],
-    session_duration: Optional[str],
+    source: Dict[str, str], session_duration: Optional[str],
 ) -> None:
     args = [arg for role in roles for arg in ("--role", role)]
     result = run_awsrun(["--no-cache", "-v", *args, *duration, "--console", "--print"],
-                        env=console_env(source_env, federation))
+                        env=console_env(source_env, federation, **source))
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip()
     assert url.startswith(federation.url + "?")
@@ -138,7 +139,7 @@ def test_endpoint_in_a_dotenv_is_not_used(source_env: Dict[str, str], federation
     result = run_awsrun(["--no-cache", "--role", ROLE_ARN, "--console", "--print", "--connect-timeout", "1"],
                         env={**env, "https_proxy": "http://127.0.0.1:9", "no_proxy": ""})
     assert federation.seen == []
-    assert "AWS_ENDPOINT_URL_SIGNIN in a .env file is not used" in result.stderr
+    assert result.stderr.count("AWS_ENDPOINT_URL_SIGNIN in a .env file is not used") == 1
     assert result.returncode == 125 and "signin.aws.amazon.com" in result.stderr
 
 
@@ -157,9 +158,19 @@ def test_endpoint_errors_are_one_line(source_env: Dict[str, str], federation: Fe
                         env=console_env(source_env, federation))
     assert result.returncode == 125
     assert result.stdout == ""
-    [line] = result.stderr.splitlines()[-1:]
+    assert result.stderr.splitlines()[0].startswith("awsrun: assumed ")
+    [line] = result.stderr.splitlines()[1:]
     assert said in line and "127.0.0.1" in line
     assert "Session" not in result.stderr and "?" not in line
+
+
+def test_debug_shows_no_query(source_env: Dict[str, str], federation: Federation) -> None:
+    federation.answer = (500, b"oops")
+    result = run_awsrun(["--no-cache", "--debug", "--role", ROLE_ARN, "--console", "--print"],
+                        env=console_env(source_env, federation))
+    assert result.returncode == 125 and "Traceback" in result.stderr
+    secret = json.loads(federation.seen[0]["Session"])["sessionKey"]
+    assert "getSigninToken" not in result.stderr and secret not in result.stderr
 
 
 @pytest.mark.parametrize("args, said", [
@@ -204,3 +215,13 @@ def test_other_partitions_are_refused_unless_an_endpoint_is_named() -> None:
     place = signin.endpoints("aws-iso", "us-iso-east-1", "https://signin.example.ic.gov")
     assert place == signin.Endpoints("https://signin.example.ic.gov/federation",
                                      "https://console.example.ic.gov/console/home?region=us-iso-east-1")
+
+
+def test_an_unknown_partition_is_refused_before_sts() -> None:
+    # STS is a closed port: the refusal must come first.
+    result = run_awsrun(["--no-cache", "--role", "arn:aws-iso:iam::123456789012:role/Deploy", "--console", "--print"],
+                        env={"AWS_ACCESS_KEY_ID": SOURCE_KEY_ID, "AWS_SECRET_ACCESS_KEY": SOURCE_SECRET,
+                             "AWS_REGION": "us-iso-east-1", "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9"})
+    assert result.returncode == 125
+    assert result.stderr.count("\n") == 1 and "'aws-iso'" in result.stderr
+    assert "AWS_ENDPOINT_URL_SIGNIN" in result.stderr

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Mapping, Optional, 
 
 from awsrun.config.plan import Plan
 from awsrun.config.settings import Settings
+from awsrun.config.validate import region_partition
 from awsrun.deliver import environment, neutral, output
-from awsrun.errors import ConfigError, ExitStatus, UsageError
+from awsrun.errors import AwsrunError, ConfigError, ExitStatus, UsageError
 from awsrun.files import cache_dir
 from awsrun.session.webidentity import source_tokens as _tokens
 from awsrun.text import Console
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from awsrun.session.cache import Entry
     from awsrun.session.rolesession import RoleSession
 
-__all__ = ["ExecCommand", "Delivery", "DELIVER", "dry_run", "unset", "command_config", "source_tokens"]
+__all__ = ["ExecCommand", "Delivery", "DELIVER", "check_console", "dry_run", "unset", "command_config", "source_tokens"]
 
 ExecCommand = Callable[[Sequence[str], Mapping[str, str]], object]
 Delivery = Callable[["Plan", "RoleSession", "Entry", Optional[str], Console, ExecCommand], int]
@@ -78,12 +79,15 @@ def credential_process_mode(plan: Plan, session: RoleSession, entry: Entry, fold
 def console_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
                  exec_command: ExecCommand) -> int:
     """--console: sign in to the AWS console as the role, in a browser or (--print) by printing the URL."""
-    from awsrun.deliver import launch, signin  # urllib: only this mode needs it
+    from awsrun.deliver import launch, signin  # urllib, subprocess, webbrowser: only this mode needs them
 
     config, credentials = plan.config, entry.credentials
-    override = signin.endpoint_override(plan.environ, plan.child_base, console.warn)
+    override = signin.endpoint_override(plan.environ, plan.child_base, lambda said: None)  # said in check_console
     place = signin.endpoints(signin.partition_of(credentials, entry.region), entry.region, override)
-    duration = signin.console_duration(session.plan())
+    try:
+        duration = signin.console_duration(session.plan())
+    except AwsrunError:  # a cached session whose source cannot load now: the length AWS always takes
+        duration = None
     if config.verbose:  # the host only: the query of either URL holds a secret
         console.say(f"sign-in endpoint = {place.federation} (from {'$' + signin.ENDPOINT_VARIABLE if override else 'the partition'})")
         console.say(f"console session = {f'{duration} seconds (SessionDuration)' if duration else 'what is left of the role session, at most 1h'}")
@@ -101,6 +105,15 @@ def console_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optiona
 
 DELIVER: Dict[str, Delivery] = {"exec": exec_mode, "refresh": refresh_mode, "export": export_mode,
                                 "credential-process": credential_process_mode, "console": console_mode}
+
+
+def check_console(plan: Plan, warn: Callable[[str], None]) -> None:
+    """--console's local checks, before any AWS call: the endpoint override, and the partition when the region is known."""
+    from awsrun.deliver import signin  # urllib.parse: a cache hit of the other modes does without it
+
+    override = signin.endpoint_override(plan.environ, plan.child_base, warn)
+    if plan.region:
+        signin.endpoints(region_partition(plan.region), plan.region, override)
 
 
 def dry_run(plan: Plan, session: RoleSession, console: Console) -> int:

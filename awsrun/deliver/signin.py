@@ -8,9 +8,6 @@ request and the URL are secrets: neither is logged, and an error names only the 
 from __future__ import annotations
 
 import json
-import socket
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Callable, List, Mapping, NamedTuple, Optional
 from urllib.parse import urlencode, urlsplit
 
@@ -102,13 +99,23 @@ def console_duration(prepared: Prepared) -> Optional[int]:
 
 def signin_token(federation: str, credentials: Credentials, duration: Optional[int], timeout: float) -> str:
     """getSigninToken: the role session's keys for a sign-in token (never logged: the query holds the keys)."""
+    import socket  # here: modes.py imports this module on every run, urllib.request costs a cache hit
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect would carry the session's keys in its query elsewhere: it is an error."""
+
+        def redirect_request(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+            return None
+
     session = json.dumps({"sessionId": credentials.access_key_id, "sessionKey": credentials.secret_access_key,
                           "sessionToken": credentials.session_token})
     query = {"Action": "getSigninToken", "Session": session}
     if duration is not None:
         query["SessionDuration"] = str(duration)
     host = urlsplit(federation).netloc
-    handlers: List[urllib.request.BaseHandler] = [_NoRedirect()]
+    handlers: List[urllib.request.BaseHandler] = [NoRedirect()]
     if urlsplit(federation).hostname in _LOOPBACK:
         handlers.append(urllib.request.ProxyHandler({}))
     opener = urllib.request.build_opener(*handlers)
@@ -156,9 +163,3 @@ def _reason(reason: object) -> str:
         return reason.strerror or reason.__class__.__name__
     return str(reason)
 
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the session's keys in its query elsewhere: it is an error."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
-        return None
