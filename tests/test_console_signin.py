@@ -112,20 +112,26 @@ def test_a_cached_session_is_used(source_env: Dict[str, str], federation: Federa
 def test_browser_opens_the_url(source_env: Dict[str, str], federation: Federation, tmp_path: Path) -> None:
     opened = tmp_path / "opened"
     browser = tmp_path / "browser"
-    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\nenv > {opened}.env\n')
     browser.chmod(0o755)
     result = run_awsrun(["--no-cache", "--role", ROLE_ARN, "--console"],
                         env=console_env(source_env, federation, BROWSER=str(browser)))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert query_of(opened.read_text())["SigninToken"] == TOKEN
+    # The browser needs the URL only: no credential of the source (nor the role's) in its environment.
+    browser_env = Path(f"{opened}.env").read_text()
+    assert "AWS_ACCESS_KEY_ID" not in browser_env and SOURCE_SECRET not in browser_env
     assert "opened the AWS console as" in result.stderr and TOKEN not in result.stderr
 
 
+@pytest.mark.parametrize("browser", [None, "/bin/false", "/nonexistent/browser"], ids=["none", "fails", "missing"])
 def test_without_a_browser_the_url_is_printed(source_env: Dict[str, str], federation: Federation,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                               monkeypatch: pytest.MonkeyPatch, browser: Optional[str]) -> None:
     for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
         monkeypatch.delenv(name, raising=False)
+    if browser:
+        monkeypatch.setenv("BROWSER", browser)
     result = run_awsrun(["--no-cache", "--role", ROLE_ARN, "--console"], env=console_env(source_env, federation))
     assert result.returncode == 0, result.stderr
     assert query_of(result.stdout.strip())["SigninToken"] == TOKEN

@@ -71,17 +71,28 @@ def start(command: Sequence[str], environ: Mapping[str, str], warn: Callable[[st
         raise CommandNotExecutable(command[0], exc.strerror or "") from None
 
 
-def open_browser(url: str, environ: Mapping[str, str], warn: Callable[[str], None]) -> bool:
-    """Open ``url`` with Python's webbrowser (which honours $BROWSER), awsrun made private first.
 
-    False where no browser can be started: webbrowser found none, or Linux has no display
-    and no $BROWSER (a text browser would take over the terminal)."""
+def open_browser(url: str, environ: Mapping[str, str], warn: Callable[[str], None]) -> bool:
+    """Open ``url`` in the browser Python's webbrowser picks ($BROWSER first), awsrun made private first.
+
+    A browser webbrowser names by its command (``$BROWSER``, xdg-open, ...) is started here with
+    exactly ``environ``; the others (macOS, Windows, remote-controlled browsers) by webbrowser.
+    False where none can be started: webbrowser finds none, the command fails, or Linux has no
+    display and no $BROWSER (a text browser would take over the terminal)."""
     if sys.platform.startswith("linux") and not any(environ.get(name) for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")):
         return False
     make_private(warn)
     import webbrowser
 
     try:
-        return bool(webbrowser.open(url, new=2))
+        browser = webbrowser.get()
     except webbrowser.Error:
         return False
+    if type(browser) not in (webbrowser.GenericBrowser, webbrowser.BackgroundBrowser):
+        return bool(browser.open(url, new=2))
+    try:
+        child = start([browser.name, *(arg.replace("%s", url) for arg in browser.args)], environ, warn)
+    except (CommandNotFound, CommandNotExecutable):
+        return False
+    # As webbrowser does: a generic browser's command returns once the URL is handed over.
+    return type(browser) is webbrowser.BackgroundBrowser or child.wait() == 0

@@ -94,7 +94,8 @@ def console_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optiona
     token = signin.signin_token(place.federation, credentials, duration,
                                 max(config.connect_timeout, config.read_timeout))
     url = signin.login_url(place, token)
-    if not config.print_url and launch.open_browser(url, plan.environ, console.warn):
+    browser_env = environment.browser_environment(plan.child_base, source_tokens(plan, folder))
+    if not config.print_url and launch.open_browser(url, browser_env, console.warn):
         console.say(f"opened the AWS console as {credentials.assumed_role_arn} in your browser")
         return ExitStatus.OK
     if not config.print_url:
