@@ -220,7 +220,8 @@ def resolve(
     if settings.refresh and settings.mode != "exec":
         raise UsageError(f"--refresh runs a command and does not go with --{settings.mode}")
     if settings.print_url and settings.mode != "console":
-        raise UsageError(f"--print (from {sources['print']}) prints the sign-in URL of --console: add --console, or drop --print")
+        raise UsageError(f"--print (from {sources['print']}) prints the sign-in URL of --console: "
+                         "add --console, or drop --print")
     if settings.quiet and settings.verbose:
         raise UsageError("--quiet and --verbose exclude each other")
     if settings.mfa_code and not settings.mfa_serial and not settings.profile:  # a profile may name one

@@ -79,7 +79,8 @@ def open_browser(url: str, environ: Mapping[str, str], warn: Callable[[str], Non
     exactly ``environ``; the others (macOS, Windows, remote-controlled browsers) by webbrowser.
     False where none can be started: webbrowser finds none, the command fails, or Linux has no
     display and no $BROWSER (a text browser would take over the terminal)."""
-    if sys.platform.startswith("linux") and not any(environ.get(name) for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY")):
+    no_display = not any(environ.get(name) for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and no_display:
         return False
     make_private(warn)
     import webbrowser

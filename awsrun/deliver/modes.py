@@ -88,9 +88,11 @@ def console_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optiona
         duration = signin.console_duration(session.plan())
     except AwsrunError:  # a cached session whose source cannot load now: the length AWS always takes
         duration = None
-    if config.verbose:  # the host only: the query of either URL holds a secret
-        console.say(f"sign-in endpoint = {place.federation} (from {'$' + signin.ENDPOINT_VARIABLE if override else 'the partition'})")
-        console.say(f"console session = {f'{duration} seconds (SessionDuration)' if duration else 'what is left of the role session, at most 1h'}")
+    if config.verbose:  # the endpoint only: the query of either URL holds a secret
+        origin = f"${signin.ENDPOINT_VARIABLE}" if override else "the partition"
+        console.say(f"sign-in endpoint = {place.federation} (from {origin})")
+        console.say(f"console session = {duration} seconds (SessionDuration)" if duration
+                    else "console session = what is left of the role session, at most 1h")
     token = signin.signin_token(place.federation, credentials, duration,
                                 max(config.connect_timeout, config.read_timeout))
     url = signin.login_url(place, token)
@@ -109,7 +111,7 @@ DELIVER: Dict[str, Delivery] = {"exec": exec_mode, "refresh": refresh_mode, "exp
 
 
 def check_console(plan: Plan, warn: Callable[[str], None]) -> None:
-    """--console's local checks, before any AWS call: the endpoint override, and the partition when the region is known."""
+    """--console's checks before any AWS call: the endpoint override, and the partition once the region is known."""
     from awsrun.deliver import signin  # urllib.parse: a cache hit of the other modes does without it
 
     override = signin.endpoint_override(plan.environ, plan.child_base, warn)

@@ -99,7 +99,7 @@ def console_duration(prepared: Prepared) -> Optional[int]:
 
 def signin_token(federation: str, credentials: Credentials, duration: Optional[int], timeout: float) -> str:
     """getSigninToken: the role session's keys for a sign-in token (never logged: the query holds the keys)."""
-    import socket  # here: modes.py imports this module on every run, urllib.request costs a cache hit
+    import socket  # here: --console's local check (before STS) needs none of these
     import urllib.error
     import urllib.request
 
@@ -123,9 +123,7 @@ def signin_token(federation: str, credentials: Credentials, duration: Optional[i
         with opener.open(f"{federation}?{urlencode(query)}", timeout=timeout) as answer:
             body = answer.read(_MAX_ANSWER + 1)
     except urllib.error.HTTPError as exc:
-        hint = (" (a chained role session takes no SessionDuration)"
-                if exc.code == 400 and duration is not None else "")
-        raise SigninError(f"the federation endpoint {host} answered HTTP {exc.code}{hint}") from None
+        raise SigninError(f"the federation endpoint {host} answered HTTP {exc.code}") from None
     except (socket.timeout, TimeoutError):
         raise SigninError(f"the federation endpoint {host} did not answer within {timeout:g} seconds") from None
     except urllib.error.URLError as exc:
