@@ -101,6 +101,12 @@ Output instead of exec (no COMMAND):
   --credential-process          Print credential_process JSON, for a profile's
                                 credential_process = awsrun -r ROLE --credential-process
 
+The AWS console (no COMMAND):
+  --console                     Open the AWS console as the role in a browser, with a
+                                sign-in URL from the federation endpoint.
+  --print                       With --console: print the sign-in URL instead. It is a
+                                credential: whoever holds it can sign in as the role.
+
 Cache:
   --no-cache                    Neither read nor write cached sessions.
   --cache                       Use the cache even where $CI is set (off there by

@@ -66,6 +66,8 @@ def run(args: Args, environ: Mapping[str, str], console: Console, exec_command: 
     session = RoleSession(config, plan.dotenv_credentials, plan.issued, plan.region, plan.region_source, console)
     if config.refresh:
         session.check_refreshable()  # refuse now what would need a person later
+    if config.mode == "console":
+        modes.check_console(plan, console.warn)  # the sign-in endpoint, before any AWS call
     if config.dry_run:
         return modes.dry_run(plan, session, console)
     entry, folder = _credentials(plan, session, console)

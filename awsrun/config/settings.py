@@ -28,7 +28,7 @@ TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _MASKED = {"external-id", "mfa-code"}
 DEFAULTS = {"duration": "3600", "connect-timeout": "5", "read-timeout": "10", "format": "sh", "min-ttl": "900"}
-OUTPUT_MODES = ("export", "unset", "credential-process")
+OUTPUT_MODES = ("export", "unset", "credential-process", "console")
 
 
 def env_name(option: str) -> str:
@@ -54,7 +54,7 @@ class Settings(NamedTuple):
     policy_arns: Tuple[str, ...]
     connect_timeout: float
     read_timeout: float
-    mode: str  # "exec", "export", "unset" or "credential-process"
+    mode: str  # "exec", "export", "unset", "credential-process" or "console"
     format: str
     use_cache: bool
     fresh: bool
@@ -72,6 +72,7 @@ class Settings(NamedTuple):
     # chain (its own role included) is the source the roles are assumed from.
     profile_is_source: bool = False
     root: Optional[RootTask] = None  # --assume-root: the run ends with AssumeRoot, not a role
+    print_url: bool = False  # --console --print: print the sign-in URL, open no browser
 
     def __repr__(self) -> str:
         # The sensitive values are shown as --verbose shows them: masked.
@@ -218,12 +219,16 @@ def resolve(
         shown={name: _show(name, raw[name]) for name in sources},
         expect=validate.expect(raw["expect"]) if raw["expect"] else None,
         root=root,
+        print_url=bool(raw["print"]),
     )
     if root and settings.expect and not settings.refresh and settings.expect > root.duration:
         raise ConfigError(f"--expect {settings.shown['expect']} (from {sources['expect']}) is longer than the "
                           f"{root.duration}s root session: pass --refresh (renews it while the command runs)")
     if settings.refresh and settings.mode != "exec":
         raise UsageError(f"--refresh runs a command and does not go with --{settings.mode}")
+    if settings.print_url and settings.mode != "console":
+        raise UsageError(f"--print (from {sources['print']}) prints the sign-in URL of --console: "
+                         "add --console, or drop --print")
     if settings.quiet and settings.verbose:
         raise UsageError("--quiet and --verbose exclude each other")
     if settings.mfa_code and not settings.mfa_serial and not settings.profile:  # a profile may name one

@@ -22,6 +22,7 @@ __all__ = [
     "merge_dotenv",
     "child_environment",
     "refresh_environment",
+    "browser_environment",
 ]
 
 # Every variable through which an SDK or tool could find credentials other than the role's.
@@ -162,3 +163,8 @@ def refresh_environment(
         }
     )
     return env
+
+
+def browser_environment(base: Mapping[str, str], secrets: Collection[str] = ()) -> Dict[str, str]:
+    """--console's browser: ``base`` without any credential; the sign-in URL is all it needs."""
+    return {name: value for name, value in base.items() if not is_removed(name) and not holds_secret(value, secrets)}

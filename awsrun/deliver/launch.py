@@ -16,7 +16,7 @@ from typing import IO, Callable, Mapping, Optional, Sequence, Union
 
 from awsrun.errors import CommandNotExecutable, CommandNotFound
 
-__all__ = ["make_private", "start"]
+__all__ = ["make_private", "start", "open_browser"]
 
 Stream = Union[None, int, IO[bytes]]
 
@@ -69,3 +69,31 @@ def start(command: Sequence[str], environ: Mapping[str, str], warn: Callable[[st
         raise CommandNotFound(command[0]) from None
     except OSError as exc:  # EACCES, ENOEXEC (no #! line), ...
         raise CommandNotExecutable(command[0], exc.strerror or "") from None
+
+
+
+def open_browser(url: str, environ: Mapping[str, str], warn: Callable[[str], None]) -> bool:
+    """Open ``url`` in the browser Python's webbrowser picks ($BROWSER first), awsrun made private first.
+
+    A browser webbrowser names by its command (``$BROWSER``, xdg-open, ...) is started here with
+    exactly ``environ``; the others (macOS, Windows, remote-controlled browsers) by webbrowser.
+    False where none can be started: webbrowser finds none, the command fails, or Linux has no
+    display and no $BROWSER (a text browser would take over the terminal)."""
+    no_display = not any(environ.get(name) for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and no_display:
+        return False
+    make_private(warn)
+    import webbrowser
+
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return False
+    if type(browser) not in (webbrowser.GenericBrowser, webbrowser.BackgroundBrowser):
+        return bool(browser.open(url, new=2))
+    try:
+        child = start([browser.name, *(arg.replace("%s", url) for arg in browser.args)], environ, warn)
+    except (CommandNotFound, CommandNotExecutable):
+        return False
+    # As webbrowser does: a generic browser's command returns once the URL is handed over.
+    return type(browser) is webbrowser.BackgroundBrowser or child.wait() == 0

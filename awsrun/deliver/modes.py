@@ -1,5 +1,5 @@
 """The delivery modes of one role session, each a function of (plan, session, entry, console):
-exec, --refresh, --export, --credential-process, --dry-run and --unset.
+exec, --refresh, --export, --credential-process, --console (signin.py), --dry-run and --unset.
 
 runner.py picks one by the settings' mode. The command's environment is built only by
 environment.py, and its AWS_CONFIG_FILE is the neutral copy (neutral.py), for every mode.
@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Mapping, Optional, 
 
 from awsrun.config.plan import Plan
 from awsrun.config.settings import Settings
+from awsrun.config.validate import region_partition
 from awsrun.deliver import environment, neutral, output
-from awsrun.errors import ConfigError, ExitStatus, UsageError
+from awsrun.errors import AwsrunError, ConfigError, ExitStatus, UsageError
 from awsrun.files import cache_dir
 from awsrun.session.webidentity import source_tokens as _tokens
 from awsrun.text import Console
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from awsrun.session.cache import Entry
     from awsrun.session.rolesession import RoleSession
 
-__all__ = ["ExecCommand", "Delivery", "DELIVER", "dry_run", "unset", "command_config", "source_tokens"]
+__all__ = ["ExecCommand", "Delivery", "DELIVER", "check_console", "dry_run", "unset", "command_config", "source_tokens"]
 
 ExecCommand = Callable[[Sequence[str], Mapping[str, str]], object]
 Delivery = Callable[["Plan", "RoleSession", "Entry", Optional[str], Console, ExecCommand], int]
@@ -75,8 +76,47 @@ def credential_process_mode(plan: Plan, session: RoleSession, entry: Entry, fold
     return ExitStatus.OK
 
 
+def console_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str], console: Console,
+                 exec_command: ExecCommand) -> int:
+    """--console: sign in to the AWS console as the role, in a browser or (--print) by printing the URL."""
+    from awsrun.deliver import launch, signin  # urllib, subprocess, webbrowser: only this mode needs them
+
+    config, credentials = plan.config, entry.credentials
+    override = signin.endpoint_override(plan.environ, plan.child_base, lambda said: None)  # said in check_console
+    place = signin.endpoints(signin.partition_of(credentials, entry.region), entry.region, override)
+    try:
+        duration = signin.console_duration(session.plan())
+    except AwsrunError:  # a cached session whose source cannot load now: the length AWS always takes
+        duration = None
+    if config.verbose:  # the endpoint only: the query of either URL holds a secret
+        origin = f"${signin.ENDPOINT_VARIABLE}" if override else "the partition"
+        console.say(f"sign-in endpoint = {place.federation} (from {origin})")
+        console.say(f"console session = {duration} seconds (SessionDuration)" if duration
+                    else "console session = what is left of the role session, at most 1h")
+    token = signin.signin_token(place.federation, credentials, duration,
+                                max(config.connect_timeout, config.read_timeout))
+    url = signin.login_url(place, token)
+    browser_env = environment.browser_environment(plan.child_base, source_tokens(plan, folder))
+    if not config.print_url and launch.open_browser(url, browser_env, console.warn):
+        console.say(f"opened the AWS console as {credentials.assumed_role_arn} in your browser")
+        return ExitStatus.OK
+    if not config.print_url:
+        console.warn("no browser could be started: the sign-in URL follows on stdout")
+    console.data(url + "\n")
+    return ExitStatus.OK
+
+
 DELIVER: Dict[str, Delivery] = {"exec": exec_mode, "refresh": refresh_mode, "export": export_mode,
-                                "credential-process": credential_process_mode}
+                                "credential-process": credential_process_mode, "console": console_mode}
+
+
+def check_console(plan: Plan, warn: Callable[[str], None]) -> None:
+    """--console's checks before any AWS call: the endpoint override, and the partition once the region is known."""
+    from awsrun.deliver import signin  # urllib.parse: a cache hit of the other modes does without it
+
+    override = signin.endpoint_override(plan.environ, plan.child_base, warn)
+    if plan.region:
+        signin.endpoints(region_partition(plan.region), plan.region, override)
 
 
 def dry_run(plan: Plan, session: RoleSession, console: Console) -> int:
