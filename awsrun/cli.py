@@ -86,9 +86,9 @@ Fleets (every account of an AWS Organization; shards, failure tolerance):
   --each-account                Run COMMAND once per ACTIVE account of the
                                 organization (Organizations ListAccounts, called with
                                 the source credentials, or after any --role/-p hops).
-  --role-name NAME              The role to assume in each account (with
-                                --each-account): arn:PARTITION:iam::ACCOUNT:role/NAME;
-                                NAME may hold a path (ops/Deploy).
+  --role-name NAME              The role --each-account assumes in each account:
+                                arn:PARTITION:iam::ACCOUNT:role/NAME; NAME may hold a
+                                path (ops/Deploy).
   --ou ID                       Only accounts under this OU or root (ou-..., r-...),
                                 nested OUs included; repeatable (any of them).
   --account-tag KEY=VALUE       Only accounts with this tag; repeatable (all of them).
