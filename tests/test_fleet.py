@@ -298,3 +298,19 @@ def test_never_more_sts_calls_in_flight_than_parallel(source_env: Dict[str, str]
                             env={**source_env, "AWS_ENDPOINT_URL_STS": sts.url})
     assert result.returncode == 0, result.stderr
     assert sts.most_in_flight == 3
+
+
+def test_organizations_throttling_is_retried(source_env: Dict[str, str]) -> None:
+    """Organizations speaks JSON: a TooManyRequestsException, then the accounts."""
+    throttled = Reply(status=400, body=json.dumps({"__type": "TooManyRequestsException", "Message": "slow down"}))
+    listing = Reply(body=json.dumps({"Accounts": [
+        {"Id": "222222222222", "Name": "two", "Status": "ACTIVE"},
+        {"Id": "111111111111", "Name": "one", "Status": "ACTIVE"},
+        {"Id": "333333333333", "Name": "three", "Status": "SUSPENDED"}]}))
+    with FakeSts([throttled, listing]) as org:
+        result = run_awsrun(["--each-account", "--role-name", "R", "--dry-run", "--", "true"],
+                            env={**source_env, "AWS_ENDPOINT_URL_ORGANIZATIONS": org.url})
+    assert result.returncode == 0, result.stderr
+    assert [row[:3] for row in dry_rows(result.stdout)] == [["R@111111111111", "111111111111", "one"],
+                                                         ["R@222222222222", "222222222222", "two"]]
+    assert [request.headers.get("x-amz-target") for request in org.requests] == ["AWSOrganizationsV20161128.ListAccounts"] * 2

@@ -157,6 +157,7 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
     roles, names = list(opts.roles), list(opts.names)
     prepared: Optional[walk.Prepared] = None
     start = None  # the session of the --role hops, when --each-account assumed them to list the accounts
+    account_names: Dict[str, str] = {}
     if opts.fleet:
         planned = config._replace(roles=config.roles + (accounts.placeholder(opts.fleet),), sources=sources)
         prepared = walk.prepare(planned, shared.dotenv_credentials, shared.issued, shared.region,
@@ -165,6 +166,8 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
         roles = list(accounts.roles(found, opts.fleet))
         names = labels(roles)
         account_names = {account.id: account.name for account in found}
+        if say:
+            say(f"each-account = {len(found)} ACTIVE accounts selected (from {listed_by})")
     if opts.shard:
         total = len(roles)
         roles, names = shards.select(roles, names, opts.shard)
