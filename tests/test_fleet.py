@@ -314,3 +314,40 @@ def test_organizations_throttling_is_retried(source_env: Dict[str, str]) -> None
     assert [row[:3] for row in dry_rows(result.stdout)] == [["R@111111111111", "111111111111", "one"],
                                                          ["R@222222222222", "222222222222", "two"]]
     assert [request.headers.get("x-amz-target") for request in org.requests] == ["AWSOrganizationsV20161128.ListAccounts"] * 2
+
+
+def test_accounts_are_listed_page_by_page(source_env: Dict[str, str]) -> None:
+    first = Reply(body=json.dumps({"Accounts": [{"Id": "111111111111", "Name": "one", "Status": "ACTIVE"}],
+                                   "NextToken": "page-2"}))
+    second = Reply(body=json.dumps({"Accounts": [{"Id": "222222222222", "Name": "two", "Status": "ACTIVE"}]}))
+    with FakeSts([first, second]) as org:
+        result = run_awsrun(["--each-account", "--role-name", "R", "--dry-run", "--", "true"],
+                            env={**source_env, "AWS_ENDPOINT_URL_ORGANIZATIONS": org.url})
+    assert result.returncode == 0, result.stderr
+    assert [row[1] for row in dry_rows(result.stdout)] == ["111111111111", "222222222222"]
+    assert len(org.requests) == 2  # the second asked for page-2
+
+
+@pytest.mark.parametrize("account, status", [(MANAGEMENT, 0), ("111111111111", 125)])
+def test_a_profiles_role_is_the_session_that_lists(org: Org, account: str, status: int, isolated: Path) -> None:
+    home = Path(isolated).parent / "home" / ".aws"
+    (home / "credentials").write_text(f"[src]\naws_access_key_id = {SOURCE_KEY_ID}\n"
+                                      f"aws_secret_access_key = {SOURCE_SECRET}\n")
+    (home / "config").write_text(f"[profile mgmt]\nrole_arn = arn:aws:iam::{account}:role/OrgReader\n"
+                                 "source_profile = src\nregion = us-east-1\n")
+    env = {"AWS_ENDPOINT_URL_STS": org.url, "AWS_ENDPOINT_URL_ORGANIZATIONS": org.url}
+    result = run_awsrun(["-p", "mgmt", "--each-account", "--role-name", "Deploy", "--dry-run", "--", "true"], env=env)
+    assert result.returncode == status, result.stderr
+    if status:  # moto answers for the account of the credentials: the profile's role's account
+        assert "the organization lists no ACTIVE account" in result.stderr
+    else:
+        assert [row[1] for row in dry_rows(result.stdout)] == org.active
+
+
+def test_a_dotenv_file_may_not_choose_what_runs_again(tmp_path: Path) -> None:
+    from tests.conftest import trust_env_file
+
+    Path(".env").write_text(f"AWSRUN_RERUN={tmp_path / 'r.json'}\n")
+    trust_env_file()
+    result = run_awsrun(["--", "true"])
+    assert result.returncode == 125 and "a .env file may not choose which roles run again; pass --rerun" in result.stderr

@@ -71,7 +71,8 @@ def options(raw: Mapping[str, Any], config: Settings, has_command: bool) -> Opti
         # A .env comes with the working folder, which may be anyone's: it must not pick the
         # files awsrun writes (AWSRUN_REPORT=~/.bashrc), nor the roles to run again.
         if " in " in config.sources.get(name, ""):
-            raise ConfigError(f"{config.sources[name]}: a .env file may not choose where awsrun writes; pass --{name}")
+            what = "which roles run again" if name == "rerun" else "where awsrun writes"
+            raise ConfigError(f"{config.sources[name]}: a .env file may not choose {what}; pass --{name}")
     roles: List[RoleRef] = []
     names: List[str] = []
     if raw["rerun"]:
