@@ -3,6 +3,7 @@
 Usage:
   awsrun [options] [--role ARN]... [--tag KEY=VALUE]... [--transitive-tag KEY]...
          [--policy-arn ARN]... [--env-file PATH]... [--each-role ARN]...
+         [--ou ID]... [--account-tag KEY=VALUE]... [--skip-account ID]...
          [--] [COMMAND [ARG...]]
 
 With no COMMAND, awsrun starts $SHELL (or /bin/sh) under the role.
@@ -91,6 +92,25 @@ Root tasks in member accounts (AWS Organizations' centralized root access):
                                 arn:PARTITION:iam::aws:policy/root-task/NAME). --duration
                                 is then the root session's: at most 15m, the default.
 
+Fleets (every account of an AWS Organization; shards, failure tolerance):
+  --each-account                Run COMMAND once per ACTIVE account of the
+                                organization (Organizations ListAccounts, called with
+                                the source credentials, or after any --role/-p hops).
+  --role-name NAME              The role --each-account assumes in each account:
+                                arn:PARTITION:iam::ACCOUNT:role/NAME; NAME may hold a
+                                path (ops/Deploy).
+  --ou ID                       Only accounts under this OU or root (ou-..., r-...),
+                                nested OUs included; repeatable (any of them).
+  --account-tag KEY=VALUE       Only accounts with this tag; repeatable (all of them).
+  --skip-account ID             Leave this account out; repeatable.
+  --shard K/N                   Run only the K-th of N contiguous slices of the roles,
+                                ordered by account id, then label (a CI matrix).
+  --max-failures N              Once N runs have failed, start no new one; the rest are
+                                reported "not started".
+  --rerun REPORT                Run again the roles that did not end ok in the JSON
+                                report (--report FILE.json) of an earlier run, under
+                                the same labels.
+
 Output instead of exec (no COMMAND):
   --export                      Print lines that give the current shell the role's
                                 credentials and region: eval "$(awsrun -r ROLE --export)".
@@ -141,7 +161,7 @@ a number with units h, m, s: 900, 15m, 1h30m, 12h.
 Exit status: the command's own; 125 when awsrun fails; 126 when the command
 cannot be executed; 127 when it is not found; 141 when awsrun's own output went
 to a closed pipe. With --each-role: 0 when every run exits 0, 125 when awsrun
-failed for any role, else 123.
+failed for any role, else 123 (--each-account, --rerun: the same).
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ __all__ = ["run"]
 
 _TRUST_ACTIONS = ("--trust-env-file", "--list-trusted-env-files", "--forget-env-file")
 # fanout.OPTIONS, named here so that runs without them never import fanout.
-_FANOUT_OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir")
+_FANOUT_OPTIONS = ("each-role", "parallel", "report", "no-prefix", "output-dir", "each-account", "role-name", "ou",
+                   "account-tag", "skip-account", "shard", "max-failures", "rerun")
 
 
 def run(args: Args, environ: Mapping[str, str], console: Console, exec_command: ExecCommand, usage: str) -> int:

@@ -19,11 +19,19 @@ docopt-ng parsing awsrun's usage, nothing else) shows what the fast paths cannot
 and the report says what awsrun adds to it.
 
     python benchmarks/bench.py [--rounds N] [--only TEXT]...
+    python benchmarks/bench.py --fleet-roles N    (the fleet case alone; the issue's scale is 1000)
 
 --only runs just the cases whose names hold TEXT (and the three references: Python, the
 baseline, the parser floor).
 --each-role cases: 20 roles against one cold run, and 50 roles at --parallel 10 behind a
 proxy that delays every STS answer by 100 ms (in this process), against the same direct.
+
+The fleet case (--fleet-roles N): N roles (from an @FILE) at --parallel 50: straight to moto,
+through the proxy without delay, and through the delaying proxy, which counts the STS calls in
+flight; after a warm-up, 3 interleaved rounds (fewer with --rounds), the fastest of each kept. Budgets: every
+role ran (the JSON report), at least 40 calls in flight at once, awsrun's peak memory (GNU
+time's max RSS of awsrun, whose children are `true`) at most 100 MiB, and the time the delay
+adds (against the proxy without it) at most 1.5 x the ideal: ceil(N / 50) rounds x 100 ms.
 
 Exit status 0 when every budget measured holds, 1 when one fails (--no-fail: always 0).
 """
@@ -96,14 +104,40 @@ def each_role(count: int) -> List[str]:
     return [arg for n in range(1, count + 1) for arg in ("--each-role", f"arn:aws:iam::{n:012d}:role/Bench")]
 
 
-def start_slow_proxy(target: str) -> Tuple[ThreadingHTTPServer, str]:
+class InFlight:
+    """How many requests the proxy holds now, and the most it held at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+def start_slow_proxy(target: str, in_flight: Optional[InFlight] = None,
+                     delay: float = STS_DELAY) -> Tuple[ThreadingHTTPServer, str]:
     """A proxy in front of moto that holds every answer STS_DELAY seconds, like a far-away STS."""
     host, port = target.split("//", 1)[1].split(":")
+    counter = in_flight or InFlight()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
+            counter.enter()
+            try:
+                self._forward()
+            finally:
+                counter.leave()
+
+        def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             connection = http.client.HTTPConnection(host, int(port), timeout=30)
             headers = {name: value for name, value in self.headers.items() if name.lower() != "host"}
@@ -111,7 +145,7 @@ def start_slow_proxy(target: str) -> Tuple[ThreadingHTTPServer, str]:
             answer = connection.getresponse()
             payload = answer.read()
             connection.close()
-            time.sleep(STS_DELAY)
+            time.sleep(delay)
             self.send_response(answer.status)
             for name, value in answer.getheaders():
                 if name.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
@@ -124,6 +158,7 @@ def start_slow_proxy(target: str) -> Tuple[ThreadingHTTPServer, str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.request_queue_size = 128  # --parallel 50 connects at once
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
@@ -282,11 +317,70 @@ def report(results: Dict[str, Tuple[float, float]], rounds: int) -> bool:
     return ok
 
 
+FLEET_PARALLEL = 50
+
+
+def fleet(count: int, rounds: int = 3) -> bool:
+    """The fleet case: ``count`` roles at --parallel 50, straight to moto and behind the delaying proxy,
+    after one warm-up run, ``rounds`` times each, interleaved; the fastest of each is kept."""
+    import json
+    import math
+
+    server, url = start_sts()
+    in_flight = InFlight()
+    proxy, slow_url = start_slow_proxy(url, in_flight)
+    # The same proxy without the delay: what the delay adds is measured against it, not the proxy's own cost.
+    fast_proxy, proxy_url = start_slow_proxy(url, delay=0.0)
+    home = tempfile.mkdtemp(prefix="awsrun-fleet-")
+    try:
+        roles = os.path.join(home, "roles")
+        with open(roles, "w") as stream:
+            stream.writelines(f"arn:aws:iam::{n:012d}:role/Fleet\n" for n in range(1, count + 1))
+        env = environment(url, home)
+        runs: Dict[str, Tuple[float, float, int]] = {}
+        plan = [("warm-up", url)] + [("direct", url), ("proxy", proxy_url), ("+100ms", slow_url)] * rounds
+        for name, target in plan:
+            report_path = os.path.join(home, f"{name}.json")
+            command = [*awsrun_command(), "-q", "--no-cache", "--parallel", str(FLEET_PARALLEL),
+                       "--each-role", f"@{roles}", "--report", report_path, "--", "true"]
+            elapsed, rss = run_once(command, {**env, "AWS_ENDPOINT_URL_STS": target}, os.path.join(home, "rss"))
+            with open(report_path) as stream:
+                results = json.load(stream)["results"]
+            run = (elapsed, rss / 1024, sum(1 for item in results if item["status"] == 0))
+            if name != "warm-up":
+                best = runs.get(name, run)
+                runs[name] = (min(best[0], run[0]), max(best[1], run[1]), min(best[2], run[2]))
+    finally:
+        proxy.shutdown()
+        fast_proxy.shutdown()
+        server.terminate()
+        server.wait()
+        shutil.rmtree(home, ignore_errors=True)
+    waves = math.ceil(count / FLEET_PARALLEL)
+    ideal = waves * STS_DELAY
+    added = runs["+100ms"][0] - runs["proxy"][0]
+    for name, (elapsed, mib, ok) in runs.items():
+        print(f"fleet {name:7} {count} roles -P{FLEET_PARALLEL}: {elapsed:6.2f} s, awsrun peak {mib:6.1f} MiB, {ok} ran ok")
+    budgets = [
+        (f"all {count} roles ran", min(run[2] for run in runs.values()), count, ">="),
+        (f"STS calls in flight >= {min(40, count)}", in_flight.most, min(40, count), ">="),
+        ("awsrun peak memory <= 100 MiB", max(run[1] for run in runs.values()), 100.0, "<="),
+        (f"100 ms STS adds <= 1.5 x {waves} x 100 ms", added / ideal, 1.5, "<="),
+    ]
+    ok = True
+    for label, value, limit, how in budgets:
+        holds = value >= limit if how == ">=" else value <= limit
+        ok = ok and holds
+        print(f"{'PASS' if holds else 'FAIL'} {label:40} {value:.2f}")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--only", action="append", help="run only the cases whose names hold this text")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a budget fails")
+    parser.add_argument("--fleet-roles", type=int, help="run only the fleet case, with this many roles (1000: the issue's)")
     options = parser.parse_args()
     print("\n".join(launcher.describe()))
     script = launcher.awsrun_script()
@@ -298,7 +392,10 @@ def main() -> int:
     import compileall
 
     compileall.compile_dir(os.path.join(HERE, "..", "awsrun"), quiet=1)
-    holds = report(measure(options.rounds, options.only), options.rounds)
+    if options.fleet_roles:
+        holds = fleet(options.fleet_roles, min(options.rounds, 3))
+    else:
+        holds = report(measure(options.rounds, options.only), options.rounds)
     return 0 if holds or options.no_fail else 1
 
 

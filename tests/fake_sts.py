@@ -230,6 +230,8 @@ class FakeSts:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests: List[Request] = []
+        self.in_flight = 0  # requests being answered now
+        self.most_in_flight = 0  # the most at any one time
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         # A short poll interval keeps stop() fast (shutdown waits for the loop to notice).
@@ -282,7 +284,16 @@ class FakeSts:
                 body = self.rfile.read(length).decode("utf-8") if length else ""
                 form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
                 headers = {key.lower(): value for key, value in self.headers.items()}
-                reply = fake._next_reply(Request(self.command, self.path, headers, form))
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
+                try:
+                    self._reply(fake._next_reply(Request(self.command, self.path, headers, form)))
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _reply(self, reply: Reply) -> None:
                 if reply.hang:
                     fake._stopping.wait()
                     self.close_connection = True

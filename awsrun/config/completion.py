@@ -18,7 +18,7 @@ __all__ = ["SHELLS", "script", "profile_names"]
 
 SHELLS = ("bash", "zsh", "fish")
 FORMATS = ("sh", "fish", "powershell", "dotenv")
-_FILE_OPTIONS = ("--env-file", "--policy", "--report")
+_FILE_OPTIONS = ("--env-file", "--policy", "--report", "--rerun")
 _FOLDER_OPTIONS = ("--output-dir",)
 _AT_FILE_OPTIONS = ("--each-role",)  # a value @FILE names a file
 

@@ -47,7 +47,9 @@ class Fanout:
     """One --each-role run: the planned roles, the shared STS clients, the streams, the stopper."""
 
     def __init__(self, opts: Options, shared: Plan, config_file: str, console: Console, prepared: walk.Prepared,
-                 plans: Sequence[Sequence[Hop]], names: Sequence[str], per_role: Sequence[Settings]) -> None:
+                 plans: Sequence[Sequence[Hop]], names: Sequence[str], per_role: Sequence[Settings],
+                 start: Optional[Credentials] = None) -> None:
+        """``start``: the session of the hops every role shares, when already assumed (--each-account)."""
         self.opts, self.shared, self.console, self.prepared = opts, shared, console, prepared
         self.config_file = config_file  # the command's AWS_CONFIG_FILE: the neutral copy
         self.config = shared.config
@@ -56,8 +58,10 @@ class Fanout:
         self.out = children.Sink(console.out, lock)
         self.err = children.Sink(console.err, lock)
         self.clients = _SharedClients(prepared.source, opts.parallel)
-        self.start: Optional[Credentials] = None  # the session of the hops every role shares, or an MFA one
-        self.tails: List[Sequence[Hop]] = list(self.plans)
+        self.start: Optional[Credentials] = start  # the session of the hops every role shares, or an MFA one
+        self.tails: List[Sequence[Hop]] = [hops[-1:] for hops in self.plans] if start else list(self.plans)
+        self.failed = 0  # runs that ended not ok, for --max-failures
+        self.lock = threading.Lock()  # guards self.failed
 
     def run(self) -> int:
         config, shared = self.config, self.shared
@@ -72,7 +76,7 @@ class Fanout:
         self.keys: List[Optional[KeyPlan]] = [plan_key(settings, shared.environ, shared.dotenv_credentials, shared.region,
                               self.store.folder) if self.store else None
                      for settings in self.per_role]
-        if any(not self._cached(planned) for planned in self.keys):
+        if self.start is None and any(not self._cached(planned) for planned in self.keys):
             self._begin()
         self.secrets = source_tokens(shared, self.store.folder if self.store else None)
         self.stopper = children.Stopper(in_terminal_foreground)
@@ -122,11 +126,20 @@ class Fanout:
                       config.fresh, fetch)
 
     def _one(self, index: int) -> report.Result:
+        """One role unless a signal or --max-failures stopped the run (not started then)."""
+        limit = self.opts.max_failures
+        if self.stopper.signal is not None or (limit is not None and self.failed >= limit):
+            return report.Result(self.names[index], self.plans[index][-1].request.role_arn, None, 0.0)
+        result = self._run_one(index)
+        if result.status not in (0, None):
+            with self.lock:
+                self.failed += 1
+        return result
+
+    def _run_one(self, index: int) -> report.Result:
         """One role: its session, then its command; never raises for awsrun's own failures."""
         name, role_arn = self.names[index], self.plans[index][-1].request.role_arn
         began = time.monotonic()
-        if self.stopper.signal is not None:
-            return report.Result(name, role_arn, None, 0.0)
         files: Optional[Tuple[NewFile, NewFile]] = None
         try:
             entry = self._credentials(index)
@@ -213,6 +226,9 @@ class Fanout:
         if not self.config.quiet:
             for line in report.summary_lines(results):
                 self.console.say(line)
+        limit = self.opts.max_failures
+        if limit is not None and self.failed >= limit and any(result.status is None for result in results):
+            self.console.say(f"--max-failures {limit}: {self.failed} runs failed, the rest were not started")
         if self.opts.report:
             try:
                 report.write(self.opts.report, results, status, wall)

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from botocore.loaders import Loader
     from botocore.session import Session
 
-__all__ = ["Source", "ProfileValues"]
+__all__ = ["Source", "ProfileValues", "STS_ATTEMPTS"]
+
+# botocore's standard retry mode (backoff with jitter, throttling and 5xx retried), attempts
+# in all, first one included: stated here rather than left to botocore's default.
+STS_ATTEMPTS = 3
 
 T = TypeVar("T")
 # A profile's settings as botocore read them: strings, and sub-sections (s3 = ...) as mappings.
@@ -122,15 +126,17 @@ class Source:
         return credentials is not None and not self._guard(credentials.get_frozen_credentials).token
 
     def client(self, region: str, connect_timeout: float, read_timeout: float,
-               credentials: Optional[Credentials] = None, max_pool_connections: int = 10) -> BaseClient:
+               credentials: Optional[Credentials] = None, max_pool_connections: int = 10,
+               service: str = "sts", max_attempts: int = STS_ATTEMPTS) -> BaseClient:
         """An STS client signing with the source credentials, or with ``credentials`` (a chain).
 
-        ``max_pool_connections``: how many threads may share the client (--each-role)."""
+        ``max_pool_connections``: how many threads may share the client (--each-role);
+        ``service``: another service's client made the same way (organizations, for --each-account)."""
         from botocore import UNSIGNED
         from botocore.config import Config
 
         config = Config(
-            retries={"mode": "standard"},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_pool_connections=max_pool_connections,
@@ -155,7 +161,7 @@ class Source:
                 "aws_secret_access_key": frozen.secret_key,
                 "aws_session_token": frozen.token,
             }
-        return self._guard(lambda: self._session.create_client("sts", region_name=region, config=config, **keys))
+        return self._guard(lambda: self._session.create_client(service, region_name=region, config=config, **keys))
 
     def _none_found(self) -> NoSourceCredentials:
         if self._issued_role:
