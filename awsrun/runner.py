@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, List, Mapping, Optional, Tuple
 
 from awsrun.config import settings as settings_module
-from awsrun.config import variables
+from awsrun.config import validate, variables
 from awsrun.config.envfile import EnvFiles
 from awsrun.config.envfile import read as read_env_files
 from awsrun.config.plan import Plan, dotenv_credentials, region_from, with_aws_profile
@@ -105,7 +105,7 @@ def _fan_out_options(args: Args, environ: Mapping[str, str], files: EnvFiles, co
 def _plan(args: Args, config: Settings, files: EnvFiles, environ: Mapping[str, str]) -> Plan:
     """Step 2: the command, its base environment, the region and the source, checked locally."""
     from awsrun.deliver import environment, execute  # the command's lookup and environment
-    from awsrun.session import hopchecks, loopguard  # pure checks, no botocore
+    from awsrun.session import loopguard  # the credential_process loop guard, no botocore
 
     child_base = environment.merge_dotenv(environ, files.values)
     command = _command(args, child_base) if config.mode == "exec" else []
@@ -114,7 +114,7 @@ def _plan(args: Args, config: Settings, files: EnvFiles, environ: Mapping[str, s
     region, region_source = region_from(config, child_base, environ, files.origin)
     if region:  # known without botocore: check the partitions before importing it
         for role in config.roles:
-            hopchecks.check_partition(role, region, region_source)
+            validate.check_partition(role, region, region_source)
     issued = environ.get(variables.ASSUMED_ROLE_VARIABLE) if variables.holds_issued_credentials(environ) else None
     dotenv = dotenv_credentials(environ, files, bool(issued))
     source_name = loopguard.source_profile(config.profile, environ, dotenv)

@@ -18,6 +18,7 @@ __all__ = [
     "RoleRef",
     "role",
     "region_partition",
+    "check_partition",
     "session_name",
     "duration",
     "session_duration",
@@ -278,3 +279,20 @@ def expect(value: str) -> int:
         raise InvalidValue("expected run time (--expect)", value,
                            "expected 1s to 12h: seconds (2700) or a number with units h, m, s (45m, 2h, 1h30m)")
     return seconds
+
+
+# A region of each partition, to show in the advice.
+_EXAMPLE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1",
+                   "aws-iso": "us-iso-east-1", "aws-iso-b": "us-isob-east-1"}
+
+
+def check_partition(role: RoleRef, region: str, region_origin: Optional[str]) -> None:
+    """A full role ARN must be in the region's partition (STS there would not know it): the
+    refusal says where the region came from and that --region sets it."""
+    partition = region_partition(region)
+    if role.partition and role.partition != partition:
+        example = _EXAMPLE_REGION.get(role.partition)
+        raise InvalidValue(
+            "region", region,
+            f"from {region_origin or 'the default'}, it is in partition {partition}, but role {role.arn(partition)} "
+            f"is in {role.partition}; --region sets the region" + (f" (e.g. --region {example} for {role.partition})" if example else ""))

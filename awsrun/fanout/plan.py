@@ -146,7 +146,7 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
     from awsrun.deliver.dryrun import print_plan
     from awsrun.deliver.modes import command_config, source_tokens
     from awsrun.fanout.run import Fanout
-    from awsrun.session import chain, hopchecks, walk
+    from awsrun.session import chain, walk
 
     config = shared.config
     listed_by = next(config.sources[name] for name in _LISTS if name in config.sources)
@@ -187,7 +187,7 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
     if shared.region:
         for settings in per_role:
             for role in settings.roles:
-                hopchecks.check_partition(role, shared.region, shared.region_source)
+                validate.check_partition(role, shared.region, shared.region_source)
     if prepared is None:
         prepared = walk.prepare(per_role[0], shared.dotenv_credentials, shared.issued, shared.region,
                                 shared.region_source, say_first)
@@ -195,7 +195,7 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
     plans = []
     for settings in per_role:
         for role in settings.roles:
-            hopchecks.check_partition(role, prepared.region, prepared.region_origin)
+            validate.check_partition(role, prepared.region, prepared.region_origin)
         hops = chain.plan(settings, prepared.profile_chain, partition)
         hops[-1] = hops[-1]._replace(origins={**hops[-1].origins, "role": listed_by})
         plans.append(hops)

@@ -10,15 +10,10 @@ from typing import Optional
 from awsrun.config import validate
 from awsrun.config.profiles import ProfileHop
 from awsrun.config.settings import Settings
-from awsrun.errors import ConfigError, InvalidValue
+from awsrun.errors import ConfigError
 from awsrun.session.hops import Hop
 
-__all__ = ["check_expect", "check_web_identity", "check_partition"]
-
-# A region of each partition, to show in the advice.
-_EXAMPLE_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1",
-                   "aws-iso": "us-iso-east-1", "aws-iso-b": "us-isob-east-1"}
-
+__all__ = ["check_expect", "check_web_identity"]
 
 def check_expect(expect: int, wanted: str, final: Hop, chained: bool) -> None:
     """--expect: refuse at once a session that would end before the command does."""
@@ -52,15 +47,3 @@ def check_web_identity(settings: Settings, profile_hop: Optional[ProfileHop], mf
             f"profile {name!r} is assumed with web identity, which cannot carry {what} "
             f"(from {origin}): chain another role after it with --role to use it"
         )
-
-
-def check_partition(role: validate.RoleRef, region: str, region_origin: Optional[str]) -> None:
-    """A full role ARN must be in the region's partition (STS there would not know it): the
-    refusal says where the region came from and that --region sets it."""
-    partition = validate.region_partition(region)
-    if role.partition and role.partition != partition:
-        example = _EXAMPLE_REGION.get(role.partition)
-        raise InvalidValue(
-            "region", region,
-            f"from {region_origin or 'the default'}, it is in partition {partition}, but role {role.arn(partition)} "
-            f"is in {role.partition}; --region sets the region" + (f" (e.g. --region {example} for {role.partition})" if example else ""))

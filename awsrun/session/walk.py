@@ -16,7 +16,7 @@ from awsrun.config.settings import Settings
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, InvalidValue, StsError
 from awsrun.keys import keysource
-from awsrun.session import hopchecks, mfa, sts
+from awsrun.session import mfa, sts
 from awsrun.session import source as source_credentials
 from awsrun.session.chain import Hop, checked, plan, without_mfa
 
@@ -91,7 +91,7 @@ def prepare(
         region_origin = (f"the region of profile {settings.profile or 'default'}" if configured
                          else "awsrun's default (no --region, $AWS_REGION or profile region)")
         for role in settings.roles:
-            hopchecks.check_partition(role, region, region_origin)
+            validate.check_partition(role, region, region_origin)
     hops = plan(settings, chain, validate.region_partition(region))
     if settings.root and settings.root.partition not in (None, validate.region_partition(region)):
         raise ConfigError(f"--task-policy {settings.root.task_policy_arn('')} is not in partition "
