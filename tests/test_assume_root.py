@@ -167,6 +167,7 @@ LOCAL_REFUSALS = [
     pytest.param(["--task-policy", TASK], {}, ["--task-policy needs --assume-root"], id="task-policy-alone"),
     pytest.param(["--assume-root", MEMBER], {}, ["--assume-root needs --task-policy"], id="assume-root-alone"),
     pytest.param([*ROOT, "--each-role", "123456789012:Audit"], {}, ["--each-role"], id="with-each-role"),
+    pytest.param([*ROOT, "--each-account", "--role-name", "Audit"], {}, ["--each-account"], id="with-each-account"),
     pytest.param([*ROOT, "--expect", "1h"], {}, ["--expect", "900s root session"], id="expect-longer"),
     pytest.param(ROOT, {"AWS_ENDPOINT_URL_STS": "https://sts.amazonaws.com"},
                  ["regional", "https://sts.amazonaws.com", "global"], id="global-endpoint"),

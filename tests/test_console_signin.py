@@ -184,7 +184,9 @@ def test_debug_shows_no_query(source_env: Dict[str, str], federation: Federation
     (["--role", ROLE_ARN, "--console", "--", "aws", "s3", "ls"], "--console prints credentials and runs no command"),
     (["--each-role", ROLE_ARN, "--console", "--", "true"], "does not go with --console"),
     (["--role", ROLE_ARN, "--console", "--export"], "--export and --console exclude each other"),
-], ids=["print-alone", "command", "each-role", "export"])
+    (["--assume-root", "111122223333", "--task-policy", "S3UnlockBucketPolicy", "--console"],
+     "--assume-root and --console exclude each other"),
+], ids=["print-alone", "command", "each-role", "export", "assume-root"])
 def test_refusals(args: List[str], said: str) -> None:
     result = run_awsrun(args)
     assert result.returncode == 125

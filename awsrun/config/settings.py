@@ -247,8 +247,12 @@ def _root(raw: Dict[str, ArgValue], sources: Dict[str, str]) -> Optional[RootTas
     if not account or not task:
         given, missing = ("--task-policy", "--assume-root ACCOUNT") if task else ("--assume-root", "--task-policy NAME")
         raise UsageError(f"{given} needs {missing}: a root session is for one task in one member account")
-    if raw["each-role"]:
-        raise UsageError("--assume-root and --each-role exclude each other: run one member account at a time")
+    for fleet in ("each-role", "each-account"):
+        if raw.get(fleet):
+            raise UsageError(f"--assume-root and --{fleet} exclude each other: run one member account at a time")
+    if raw.get("console"):  # the federation endpoint signs in role sessions; a root task session is for API calls
+        raise UsageError("--assume-root and --console exclude each other: a root task session is for the "
+                         "task's API calls, not the console")
     duration: Optional[int] = None
     origin = sources.pop("duration", "default")  # the roles before AssumeRoot keep their own durations
     if origin != "default":
