@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fake_sts import FakeSts, Reply
 
 # Obviously fake long-lived source keys; every test that needs keys uses these.
 SOURCE_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -139,3 +142,19 @@ def trust_env_file(path: str | Path = ".env") -> None:
 def child_report(stdout: str) -> dict:
     """The JSON line tests/child.py printed: its pid, argv and environment."""
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def fake_sts() -> Iterator[Callable[[Sequence["Reply"]], "FakeSts"]]:
+    """Start fake STS servers (tests/fake_sts.py) with a script; every one is stopped after the test."""
+    from tests.fake_sts import FakeSts
+
+    servers: List[FakeSts] = []
+
+    def start(script: Sequence["Reply"]) -> FakeSts:
+        servers.append(FakeSts(script).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

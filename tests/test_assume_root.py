@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import pytest
 
@@ -32,19 +32,6 @@ TASK = "S3UnlockBucketPolicy"
 TASK_ARN = f"arn:aws:iam::aws:policy/root-task/{TASK}"
 ROOT = ["--assume-root", MEMBER, "--task-policy", TASK]
 SOURCE = {"AWS_ACCESS_KEY_ID": SOURCE_KEY_ID, "AWS_SECRET_ACCESS_KEY": SOURCE_SECRET}
-
-
-@pytest.fixture
-def fake_sts() -> Iterator[Callable[[Sequence[Reply]], FakeSts]]:
-    servers: List[FakeSts] = []
-
-    def start(script: Sequence[Reply]) -> FakeSts:
-        servers.append(FakeSts(script).start())
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def awsrun_at(sts: FakeSts, *args: str, env: Dict[str, str] = {}) -> object:

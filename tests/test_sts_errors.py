@@ -267,20 +267,6 @@ def test_optional_parameters_are_sent_only_when_given(
 # --- out of process, against the fake STS --------------------------------------------------
 
 
-@pytest.fixture
-def fake_sts() -> Iterator[Callable[[Sequence[Reply]], FakeSts]]:
-    """Start fake STS servers with a script; every one is stopped after the test."""
-    servers: List[FakeSts] = []
-
-    def start(script: Sequence[Reply]) -> FakeSts:
-        servers.append(FakeSts(script).start())
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def awsrun_at(url: str, *options: str) -> Tuple[object, float]:
     """awsrun with the fake source keys, STS at ``url``, running tests/child.py; and its duration."""
     env = {**SOURCE, "AWS_ENDPOINT_URL_STS": url}
