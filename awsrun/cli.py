@@ -256,7 +256,11 @@ def run() -> NoReturn:
     and nothing is left to clean up: output is flushed, files are closed.
     """
     import gc
-    import signal
+
+    try:  # signal.py builds three enums as it loads (half a millisecond); its functions are _signal's
+        import _signal as signal
+    except ImportError:  # an interpreter without CPython's C module
+        import signal
 
     # A short life that ends in exec or _exit leaves no cycles worth collecting, and the
     # collector would otherwise run again and again while botocore's modules load.

@@ -1,13 +1,14 @@
 """The temporary credentials that travel from STS to the child, and how to show a key safely."""
 
-from __future__ import annotations
+from typing import NamedTuple, Optional
 
-from typing import TYPE_CHECKING, NamedTuple, Optional
+try:  # Up to Python 3.11, datetime.py first runs a whole pure-Python datetime that its C module
+    # then replaces: a millisecond, a tenth of a cache hit. _datetime alone is the same classes.
+    from _datetime import datetime, timedelta, timezone
+except ImportError:  # an interpreter without CPython's C module
+    from datetime import datetime, timedelta, timezone
 
-if TYPE_CHECKING:
-    from datetime import datetime
-
-__all__ = ["Credentials", "mask", "iso8601", "account_of"]
+__all__ = ["Credentials", "mask", "iso8601", "account_of", "datetime", "timedelta", "timezone"]
 
 
 def mask(value: str) -> str:
@@ -17,8 +18,6 @@ def mask(value: str) -> str:
 
 def iso8601(moment: datetime) -> str:
     """UTC ISO 8601 with a Z, as AWS_CREDENTIAL_EXPIRATION and credential_process expect."""
-    from datetime import timezone  # here: settings need mask() on paths that handle no time
-
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

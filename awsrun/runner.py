@@ -18,7 +18,7 @@ from awsrun.config.envfile import EnvFiles
 from awsrun.config.envfile import read as read_env_files
 from awsrun.config.plan import Plan, dotenv_credentials, region_from, with_aws_profile
 from awsrun.config.settings import Args, Settings
-from awsrun.credentials import iso8601
+from awsrun.credentials import datetime, iso8601, timedelta, timezone
 from awsrun.errors import ConfigError, UsageError
 from awsrun.text import Console
 
@@ -149,8 +149,6 @@ def _credentials(plan: Plan, session: RoleSession, console: Console) -> Tuple[En
 
 def _check_left(entry: Entry, config: Settings) -> None:
     """--expect: STS may still issue less than was asked (a role's own limits, a clock)."""
-    from datetime import datetime, timedelta, timezone
-
     expiration = entry.credentials.expiration
     if expiration - datetime.now(timezone.utc) < timedelta(seconds=config.expect or 0):
         raise ConfigError(

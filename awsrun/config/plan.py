@@ -5,8 +5,6 @@ runner.py builds a ``Plan`` from the settings; exec mode, the output modes, --re
 source credentials a .env may give, and where the region came from.
 """
 
-from __future__ import annotations
-
 from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from awsrun.config.envfile import EnvFiles

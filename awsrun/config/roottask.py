@@ -5,8 +5,6 @@ root-task policies (a typo gets the closest name), the session at most 900 secon
 session/sts.py makes the AssumeRoot call; this module only says what it will ask for.
 """
 
-from __future__ import annotations
-
 import re
 from typing import NamedTuple, Optional
 

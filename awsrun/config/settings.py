@@ -4,8 +4,6 @@ Which settings exist, and whether each is a flag, a value or a list, is read fro
 docopt result, so the usage docstring stays the one spec of the CLI.
 """
 
-from __future__ import annotations
-
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from awsrun.config import validate

@@ -5,8 +5,6 @@ Each check returns the value in the form awsrun uses, or raises InvalidValue nam
 the value and the rule. Nothing here touches the network or imports botocore.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Iterable, NamedTuple, Optional, Sequence, Tuple
 

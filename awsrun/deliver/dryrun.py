@@ -7,12 +7,11 @@ one builder (environment.child_environment) with placeholder credentials.
 from __future__ import annotations
 
 import shlex
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable, Collection, List, Mapping, Optional, Sequence
 
 from awsrun.config.roottask import RootTask
 from awsrun.config.validate import region_partition
-from awsrun.credentials import Credentials
+from awsrun.credentials import Credentials, datetime, timedelta, timezone
 from awsrun.deliver import environment
 
 if TYPE_CHECKING:

@@ -62,7 +62,10 @@ def _default_signals() -> Callable[[], None]:
     ignored by awsrun's own parent (``nohup``) stay ignored, and the mask, which awsrun
     never changes, passes on as it came.
     """
-    import signal
+    try:  # as in cli.run(): the C module, without signal.py's enums
+        import _signal as signal
+    except ImportError:  # an interpreter without CPython's C module
+        import signal
 
     numbers = [getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ") if hasattr(signal, name)]
     previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in numbers}

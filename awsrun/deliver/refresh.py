@@ -12,10 +12,9 @@ import os
 import signal
 import subprocess
 import threading
-from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Optional, Sequence
 
-from awsrun.credentials import Credentials
+from awsrun.credentials import Credentials, datetime, timedelta, timezone
 from awsrun.deliver import launch
 
 __all__ = ["Refresher", "run_child", "FORWARDED_SIGNALS", "in_terminal_foreground"]

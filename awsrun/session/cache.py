@@ -5,17 +5,14 @@ files named by the hash of everything that shapes the session. Nothing here impo
 botocore: a hit must cost no more than starting Python.
 """
 
-from __future__ import annotations
-
 import contextlib
 import json
 import os
 import stat
-from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Callable, Iterator, Mapping, NamedTuple, Optional
 
-from awsrun.credentials import Credentials, iso8601
+from awsrun.credentials import Credentials, datetime, iso8601, timedelta, timezone
 from awsrun.files import WriteError, cache_dir, open_lock, write_text
 
 __all__ = ["Entry", "Cache", "open_cache", "cached", "DEFAULT_MIN_TTL"]
