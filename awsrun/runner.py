@@ -127,18 +127,18 @@ def _plan(args: Args, config: Settings, files: EnvFiles, environ: Mapping[str, s
 
 def _credentials(plan: Plan, session: RoleSession, console: Console) -> Tuple[Entry, Optional[str]]:
     """Step 3: a cached session that still has long enough to live, or a new one from STS."""
-    from awsrun.session.cache import Entry, cached, open_cache  # the cache: a hit needs no botocore
-    from awsrun.session.cachekey import min_ttl_in_use, plan_key
+    from awsrun.session import cache, cachekey  # the cache and its key: a hit needs no botocore
 
     config = plan.config
-    store = open_cache(plan.environ, console.warn) if config.use_cache else None
-    planned = plan_key(config, plan.environ, plan.dotenv_credentials, plan.region, store.folder) if store else None
+    store = cache.open_cache(plan.environ, console.warn) if config.use_cache else None
+    planned = (cachekey.plan_key(config, plan.environ, plan.dotenv_credentials, plan.region, store.folder)
+               if store else None)
     session.cache = (store, planned) if planned else None
-    min_ttl, origin = min_ttl_in_use(config, planned.duration if planned else None)
+    min_ttl, origin = cachekey.min_ttl_in_use(config, planned.duration if planned else None)
     if planned and config.verbose:
         console.say(f"min-ttl in use = {min_ttl} ({origin})")
-    entry = cached(store if planned else None, planned.key if planned else "", min_ttl, config.fresh,
-                   lambda: Entry(session.assume(), session.plan().region))
+    entry = cache.cached(store if planned else None, planned.key if planned else "", min_ttl, config.fresh,
+                         lambda: cache.Entry(session.assume(), session.plan().region))
     if config.expect and not config.refresh:
         _check_left(entry, config)
     said = "assumed" if session.assumed else "reusing cached session of"

@@ -3,6 +3,8 @@
 A ./.env that awsrun finds by itself is read only once the user trusted it (awsrun/config/trust.py).
 """
 
+from __future__ import annotations
+
 import os
 from types import MappingProxyType
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence

@@ -4,14 +4,16 @@ Which settings exist, and whether each is a flag, a value or a list, is read fro
 docopt result, so the usage docstring stays the one spec of the CLI.
 """
 
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from awsrun.config import validate
-from awsrun.config.roottask import RootTask, root_task
 from awsrun.credentials import mask
 from awsrun.config.envfile import DEFAULT_PATH, EnvFiles
 from awsrun.errors import ConfigError, InvalidValue, UsageError
 from awsrun.config.naming import default_session_name
+
+if TYPE_CHECKING:
+    from awsrun.config.roottask import RootTask  # loaded only by --assume-root
 
 __all__ = ["ArgValue", "Args", "Settings", "resolve", "raw_values", "wants_debug", "env_file_paths", "env_name"]
 
@@ -69,7 +71,7 @@ class Settings(NamedTuple):
     # The profile came from AWS_PROFILE while --role was given: as in the AWS CLI, its whole
     # chain (its own role included) is the source the roles are assumed from.
     profile_is_source: bool = False
-    root: Optional[RootTask] = None  # --assume-root: the run ends with AssumeRoot, not a role
+    root: "Optional[RootTask]" = None  # --assume-root: the run ends with AssumeRoot, not a role
     print_url: bool = False  # --console --print: print the sign-in URL, open no browser
 
     def __repr__(self) -> str:
@@ -237,7 +239,7 @@ def resolve(
     return settings
 
 
-def _root(raw: Dict[str, ArgValue], sources: Dict[str, str]) -> Optional[RootTask]:
+def _root(raw: Dict[str, ArgValue], sources: Dict[str, str]) -> "Optional[RootTask]":
     """--assume-root and --task-policy, which go together; --duration is then the root session's."""
     account, task = raw["assume-root"], raw["task-policy"]
     if not account and not task:
@@ -260,6 +262,8 @@ def _root(raw: Dict[str, ArgValue], sources: Dict[str, str]) -> Optional[RootTas
             raise InvalidValue("duration", raw["duration"], f"expected at most 15m (900 seconds) with --assume-root: "
                                                             f"{validate.DURATION_FORMS}")
     raw["root-duration"] = raw["duration"]
+    from awsrun.config.roottask import root_task  # only --assume-root: a cache hit does without it
+
     return root_task(str(account), str(task), duration, str(raw["duration"]), origin)
 
 

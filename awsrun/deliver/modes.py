@@ -8,12 +8,13 @@ environment.py, and its AWS_CONFIG_FILE is the neutral copy (neutral.py), for ev
 from __future__ import annotations
 
 import os
+from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Mapping, Optional, Sequence
 
 from awsrun.config.plan import Plan
 from awsrun.config.settings import Settings
 from awsrun.config.validate import region_partition
-from awsrun.deliver import environment, neutral, output
+from awsrun.deliver import environment, neutral
 from awsrun.errors import AwsrunError, ConfigError, ExitStatus, UsageError
 from awsrun.files import cache_dir
 from awsrun.session.webidentity import source_tokens as _tokens
@@ -63,7 +64,7 @@ def export_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional
                 exec_command: ExecCommand) -> int:
     """--export: shell code that sets the credentials (and records what it replaced)."""
     try:
-        console.data(output.export_lines(entry.credentials, entry.region, plan.config.format, plan.environ))
+        console.data(_output().export_lines(entry.credentials, entry.region, plan.config.format, plan.environ))
     except ValueError as exc:
         raise ConfigError(f"cannot write --format {plan.config.format}: {exc}") from None
     return ExitStatus.OK
@@ -72,7 +73,7 @@ def export_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional
 def credential_process_mode(plan: Plan, session: RoleSession, entry: Entry, folder: Optional[str],
                             console: Console, exec_command: ExecCommand) -> int:
     """--credential-process: the JSON an SDK's credential_process reads."""
-    console.data(output.credential_process(entry.credentials))
+    console.data(_output().credential_process(entry.credentials))
     return ExitStatus.OK
 
 
@@ -134,8 +135,15 @@ def unset(config: Settings, environ: Mapping[str, str], console: Console) -> int
     """--unset: shell code that gives back what --export replaced."""
     if config.format == "dotenv":
         raise UsageError("--unset has no dotenv form: use --format sh, fish or powershell")
-    console.data(output.unset_lines(config.format, environ))
+    console.data(_output().unset_lines(config.format, environ))
     return ExitStatus.OK
+
+
+def _output() -> ModuleType:
+    """output.py: the text of --export, --unset and --credential-process; exec mode does without it."""
+    from awsrun.deliver import output
+
+    return output
 
 
 def command_config(plan: Plan, warn: Callable[[str], None], write: bool) -> str:

@@ -122,8 +122,7 @@ def listed(fleet: Fleet, shared: Plan, prepared: Prepared, parallel: int,
            console: Console) -> Tuple[List[Account], Optional[Credentials]]:
     """The selected accounts, and the session of the --role hops when there are some (to
     assume each account's role from, without asking for an MFA code twice)."""
-    from awsrun.session import chain, org, walk
-    from awsrun.session.rolesession import mfa_prompt
+    from awsrun.session import chain, org, rolesession, walk
 
     config = shared.config
     timeouts = (config.connect_timeout, config.read_timeout)
@@ -134,7 +133,7 @@ def listed(fleet: Fleet, shared: Plan, prepared: Prepared, parallel: int,
         # role is assumed from the profile's source, as --each-role does.
         listing = chain.plan(config, prepared.profile_chain, validate.region_partition(prepared.region))
     credentials = (walk.assume_all(prepared.source, listing, prepared.region, timeouts, config.mfa_code,
-                                   mfa_prompt, console.warn) if listing else None)
+                                   rolesession.mfa_prompt, console.warn) if listing else None)
     client = org.client(prepared.source, prepared.region, timeouts, credentials, parallel)
 
     def tags_of(ids: Sequence[str]) -> Dict[str, Mapping[str, str]]:

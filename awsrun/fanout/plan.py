@@ -143,8 +143,7 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
     """
     # The session package (and the run phase over it) load only once the options are good:
     # a refusal above stays a fast local error.
-    from awsrun.deliver.dryrun import print_plan
-    from awsrun.deliver.modes import command_config, source_tokens
+    from awsrun.deliver import dryrun, modes
     from awsrun.fanout.run import Fanout
     from awsrun.session import chain, walk
 
@@ -182,7 +181,7 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
                          f"would assume {role.arn(partition)}")
         return ExitStatus.OK
     # The command's AWS_CONFIG_FILE: the neutral copy, as in exec mode.
-    config_file = command_config(shared, console.warn, not config.dry_run and not config.allow_fallbacks)
+    config_file = modes.command_config(shared, console.warn, not config.dry_run and not config.allow_fallbacks)
     per_role = [config._replace(roles=config.roles + (role,), sources=sources) for role in roles]
     if shared.region:
         for settings in per_role:
@@ -204,10 +203,10 @@ def run(opts: Options, shared: Plan, console: Console) -> int:
             for hop in hops if index == 0 else hops[-1:]:  # the hops before the last are every role's
                 say(f"{name}: {hop.explain()}")
     if config.dry_run:
-        secrets = source_tokens(shared, None)
+        secrets = modes.source_tokens(shared, None)
         for name, hops in zip(names, plans):
-            print_plan(lambda line, name=name: console.line(f"[{name}] {line}"), hops, prepared.region,
-                       shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,
-                       config_file, secrets)
+            dryrun.print_plan(lambda line, name=name: console.line(f"[{name}] {line}"), hops, prepared.region,
+                              shared.environ, shared.child_base, shared.command, not config.allow_fallbacks,
+                              config_file, secrets)
         return ExitStatus.OK
     return Fanout(opts, shared, config_file, console, prepared, plans, names, per_role, start).run()

@@ -5,6 +5,8 @@ files named by the hash of everything that shapes the session. Nothing here impo
 botocore: a hit must cost no more than starting Python.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os

@@ -7,6 +7,8 @@ STS endpoint, and who the source principal is. Profiles are read without botocor
 (configfiles.py), so a cache hit costs no botocore import.
 """
 
+from __future__ import annotations
+
 import json
 import os
 from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Tuple
@@ -176,7 +178,7 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
 
 
 def _profile_hops(settings: Settings, files: configfiles.AwsFiles, region_hint: Optional[str]
-                  ) -> Tuple["SourceSpec", str, List[object], int, Optional[str]]:
+                  ) -> Tuple[SourceSpec, str, List[object], int, Optional[str]]:
     """A named profile's chain, planned as chain.plan plans it: each AssumeRole it would make."""
     # Only a run with a profile plans its chain here: a hit without one imports neither module.
     from awsrun.config import profiles

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional, Tuple
 
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, UsageError
-from awsrun.session import mfa
 from awsrun.session.cache import Cache, Entry, cached
 
 if TYPE_CHECKING:
@@ -128,6 +127,8 @@ def _timeouts(config: Settings) -> Tuple[float, float]:
 
 
 def mfa_prompt(serial: str, attempt: int) -> str:
+    from awsrun.session import mfa  # the terminal prompt: a cache hit never asks
+
     return mfa.prompt(serial, attempt)
 
 
