@@ -90,7 +90,7 @@ def entry_path(folder: Path, url: str, *args: str) -> Path:
     test_a_sound_planted_entry_is_used checks that the run agrees.
     """
     environ = {**os.environ, **source_env(url)}
-    return folder / f"{cache_key(resolve(_parse(list(args)), environ, EnvFiles()), environ, {}, None)}.json"
+    return folder / f"{cache_key(resolve(_parse(list(args)), environ, EnvFiles()), environ, {}, None)}.session"
 
 
 def plant(path: Path, content: bytes, mode: int = 0o600) -> None:
@@ -100,7 +100,28 @@ def plant(path: Path, content: bytes, mode: int = 0o600) -> None:
 
 
 def entry_files(folder: Path) -> List[Path]:
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return sorted(folder.glob("*.session")) if folder.is_dir() else []
+
+
+# An entry as awsrun writes it (session/cache.py), told here independently: its fields joined by
+# NUL in this order, the first "awsrun-session/VERSION".
+ENTRY_FIELDS = ("version", "key", "access_key_id", "secret_access_key", "session_token", "expiration",
+                "assumed_role_arn", "region")
+
+
+def encoded(document: dict) -> bytes:
+    """``document`` as an entry file's bytes; a field it lacks is left out, a None one is empty."""
+    fields = [f"awsrun-session/{document[name]}" if name == "version" else str(document[name] or "")
+              for name in ENTRY_FIELDS if name in document]
+    return "\0".join(fields).encode()
+
+
+def decoded(data: bytes) -> dict:
+    fields = data.decode("utf-8").split("\0")
+    assert len(fields) == len(ENTRY_FIELDS) and fields[0].startswith("awsrun-session/"), fields[:2]
+    document = dict(zip(ENTRY_FIELDS, fields))
+    document["version"] = int(fields[0].split("/")[1])
+    return document
 
 
 def stored(path: Path) -> dict:
@@ -108,8 +129,8 @@ def stored(path: Path) -> dict:
     info = path.lstat()
     assert stat.S_ISREG(info.st_mode), f"{path} is not a regular file"
     assert stat.S_IMODE(info.st_mode) == 0o600
-    document = json.loads(path.read_text())
-    assert document["version"] == 1 and document["key"] == path.stem
+    document = decoded(path.read_bytes())
+    assert document["version"] == 2 and document["key"] == path.stem
     return document
 
 
@@ -122,7 +143,7 @@ def planted(key: str, **changes: object) -> dict:
     """A sound-looking entry for ``key`` that STS never issued (PLANTED_KEY_ID), valid for a day."""
     expiration = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     document = {
-        "version": 1, "key": key, "access_key_id": PLANTED_KEY_ID, "secret_access_key": "plantedSecret",
+        "version": 2, "key": key, "access_key_id": PLANTED_KEY_ID, "secret_access_key": "plantedSecret",
         "session_token": "plantedToken", "expiration": expiration, "assumed_role_arn": ASSUMED_ARN,
         "region": "us-east-1",
     }
@@ -183,7 +204,7 @@ def test_no_cache_neither_reads_nor_writes(sts: FakeSts, folder: Path, flags: Li
     assert len(sts.requests) == 2
     assert not folder.exists()  # not even the folder
     path = entry_path(folder, sts.url, *CREDENTIAL_PROCESS)
-    plant(path, json.dumps(planted(path.stem)).encode())  # a sound entry...
+    plant(path, encoded(planted(path.stem)))  # a sound entry...
     before = (path.read_bytes(), path.stat().st_mtime_ns)
     assert issued(awsrun(sts.url, *flags, *CREDENTIAL_PROCESS, env=env)) == ISSUED_KEY_ID  # ...neither read...
     assert len(sts.requests) == 3
@@ -234,7 +255,7 @@ def test_min_ttl(sts: FakeSts, folder: Path, left: timedelta, flags: List[str], 
                  reused: bool) -> None:
     path = entry_path(folder, sts.url, *CREDENTIAL_PROCESS)
     expiration = (datetime.now(timezone.utc) + left).strftime("%Y-%m-%dT%H:%M:%SZ")
-    plant(path, json.dumps(planted(path.stem, expiration=expiration)).encode())
+    plant(path, encoded(planted(path.stem, expiration=expiration)))
     result = awsrun(sts.url, *flags, *CREDENTIAL_PROCESS, env=env)
     assert issued(result) == (PLANTED_KEY_ID if reused else ISSUED_KEY_ID)
     assert len(sts.requests) == (0 if reused else 1)
@@ -488,22 +509,24 @@ def test_what_the_key_covers(folder: Path, first: tuple, second: tuple, shared: 
 
 
 def _document(**changes: object) -> Callable[[dict], bytes]:
-    return lambda document: json.dumps({**document, **changes}).encode()
+    return lambda document: encoded({**document, **changes})
 
 
 def _without(name: str) -> Callable[[dict], bytes]:
-    return lambda document: json.dumps({k: v for k, v in document.items() if k != name}).encode()
+    return lambda document: encoded({k: v for k, v in document.items() if k != name})
 
 
 CORRUPT = [
     # what the entry file holds (given a sound planted document for its key), its mode, its owner
     pytest.param(lambda document: b"\x00\xff\xfe garbage \x80", 0o600, None, id="garbage"),
-    pytest.param(lambda document: json.dumps(document).encode()[:60], 0o600, None, id="truncated JSON"),
+    pytest.param(lambda document: encoded(document)[:60], 0o600, None, id="truncated"),
+    pytest.param(lambda document: encoded(document) + b"\0more", 0o600, None, id="a field more"),
+    pytest.param(lambda document: json.dumps({**document, "version": 1}).encode(), 0o600, None,
+                 id="the JSON of format 1"),
     pytest.param(lambda document: b"", 0o600, None, id="empty"),
-    pytest.param(lambda document: b"[1, 2]", 0o600, None, id="a JSON list"),
-    pytest.param(lambda document: b"null", 0o600, None, id="JSON null"),
+    pytest.param(lambda document: b"\0" * 7, 0o600, None, id="eight empty fields"),
     pytest.param(_document(key="0" * 64), 0o600, None, id="another key's entry"),
-    pytest.param(_document(version=2), 0o600, None, id="another version"),
+    pytest.param(_document(version=3), 0o600, None, id="another version"),
     pytest.param(_document(), 0o644, None, id="mode 0644"),
     pytest.param(_document(), 0o640, None, id="mode 0640"),
     pytest.param(_document(), 0o600, 12345, id="owned by uid 12345", marks=ROOT_ONLY),
@@ -533,7 +556,7 @@ def test_unsound_entry_is_ignored_and_replaced(sts: FakeSts, folder: Path, conte
 def test_a_sound_planted_entry_is_used(sts: FakeSts, folder: Path) -> None:
     """The control for the tables that plant entries: the path and the document are what awsrun uses."""
     path = entry_path(folder, sts.url, *CREDENTIAL_PROCESS)
-    plant(path, json.dumps(planted(path.stem)).encode())
+    plant(path, encoded(planted(path.stem)))
     assert issued(awsrun(sts.url, *CREDENTIAL_PROCESS)) == PLANTED_KEY_ID
     assert len(sts.requests) == 0
     assert issued(awsrun(sts.url, "--fresh", *CREDENTIAL_PROCESS)) == ISSUED_KEY_ID
@@ -543,9 +566,9 @@ def test_a_sound_planted_entry_is_used(sts: FakeSts, folder: Path) -> None:
 def test_entry_symlink_is_never_followed(sts: FakeSts, folder: Path, tmp_path: Path) -> None:
     path = entry_path(folder, sts.url, *CREDENTIAL_PROCESS)
     folder.mkdir(parents=True, mode=0o700)
-    target = tmp_path / "elsewhere" / "entry.json"
+    target = tmp_path / "elsewhere" / "entry"
     target.parent.mkdir()
-    target.write_text(json.dumps(planted(path.stem)))
+    target.write_bytes(encoded(planted(path.stem)))
     target.chmod(0o600)
     before = target.read_bytes()
     path.symlink_to(target)
@@ -679,7 +702,7 @@ def test_put_writes_a_private_document_and_get_reads_it_back(tmp_path: Path) -> 
     assert cache.get("b" * 64, 0, now=NOW) is None  # another key
     cache.put(KEY, entry_at(NOW + timedelta(hours=2), SECOND_KEY_ID))  # replaces
     assert cache.get(KEY, 900, now=NOW).credentials.access_key_id == SECOND_KEY_ID  # type: ignore[union-attr]
-    assert sorted(os.listdir(cache.folder)) == [f"{KEY}.json"] and warnings == []
+    assert sorted(os.listdir(cache.folder)) == [f"{KEY}.session"] and warnings == []
 
 
 def test_put_failure_only_warns(tmp_path: Path) -> None:
@@ -689,6 +712,40 @@ def test_put_failure_only_warns(tmp_path: Path) -> None:
     (warning,) = warnings
     assert warning.startswith(f"could not write the credential cache in {tmp_path / 'missing'} (")
     assert "\n" not in warning and not [secret for secret in SECRETS if secret in warning]
+
+
+def test_put_refuses_a_field_it_could_not_read_back(tmp_path: Path) -> None:
+    """A NUL separates an entry's fields: a value holding one (or an empty one) is not cached."""
+    warnings: List[str] = []
+    cache = private_cache(tmp_path, warnings)
+    for arn in (ASSUMED_ARN + "\0" + ASSUMED_ARN, ""):
+        sound = entry_at(NOW + timedelta(hours=1))
+        cache.put(KEY, sound._replace(credentials=sound.credentials._replace(assumed_role_arn=arn)))
+    assert os.listdir(cache.folder) == []
+    assert warnings == ["the session STS returned has an empty field or a NUL in one; it was not cached"] * 2
+
+
+def test_the_json_entries_of_format_1_go_on_the_next_write(sts: FakeSts, folder: Path) -> None:
+    """An earlier awsrun kept each session as KEY.json: never read now, removed by the next miss."""
+    path = entry_path(folder, sts.url, *CREDENTIAL_PROCESS)
+    old = folder / f"{path.stem}.json"
+    plant(old, json.dumps({**planted(path.stem), "version": 1}).encode())
+    others = [folder / "notes.json", folder / f"{'b' * 63}.json", folder / f"{'B' * 64}.json"]
+    for other in others:
+        plant(other, b"{}")
+    assert issued(awsrun(sts.url, *CREDENTIAL_PROCESS)) == ISSUED_KEY_ID  # not read: STS was asked
+    assert len(sts.requests) == 1 and not old.exists()
+    assert all(other.exists() for other in others)  # not awsrun's: left alone
+    assert the_entry(folder) == (path, stored(path))
+
+
+def test_cache_keys_do_not_depend_on_the_order_of_a_mapping() -> None:
+    first = {"version": 3, "source": {"environment": {"A": "1", "B": "2"}, "token": None}, "hops": [["x", (1, 2)]]}
+    second = {"hops": [["x", [1, 2]]], "source": {"token": None, "environment": {"B": "2", "A": "1"}}, "version": 3}
+    assert cachekey._digest(first) == cachekey._digest(second)
+    assert cachekey._digest({"hops": ["a", "b"]}) != cachekey._digest({"hops": ["a,b"]})
+    assert cachekey._digest({"hops": ["a"]}) != cachekey._digest({"hops": "['a']"})
+    assert cachekey._digest({"region": None}) != cachekey._digest({"region": "None"})
 
 
 def test_open_cache_refuses_a_shared_folder(tmp_path: Path) -> None:

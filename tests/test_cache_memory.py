@@ -88,7 +88,7 @@ def test_shorthand_and_full_arn_share_one_session(folder: Path) -> None:
         assert ok(run(sts.url, "-r", f"{ACCOUNT}:Deploy", env=SOURCE)) == ISSUED_KEY_ID
         assert ok(run(sts.url, "-r", ROLE_ARN, env=SOURCE)) == ISSUED_KEY_ID
         assert len(sts.requests) == 1
-    assert len(list(folder.glob("*.json"))) == 1
+    assert len(list(folder.glob("*.session"))) == 1
 
 
 @pytest.mark.parametrize("first, then", [
@@ -105,7 +105,7 @@ def test_one_profile_however_named_is_one_session(folder: Path, first: List[str]
             assert ok(again) == ISSUED_KEY_ID
             assert f"awsrun: reusing cached session of" in again.stderr, (env, again.stderr)
         assert len(sts.requests) == 1
-    assert len(list(folder.glob("*.json"))) == 1
+    assert len(list(folder.glob("*.session"))) == 1
 
 
 def test_a_role_through_a_profile_or_by_flag_shares_one_session() -> None:
@@ -248,16 +248,16 @@ def test_two_roles_behind_one_device_ask_one_code(folder: Path) -> None:
             ("AssumeRole", JUMP, None, None, True),
             ("AssumeRole", TARGET, None, None, True),
         ]
-        for path in folder.glob("*.json"):
+        for path in folder.glob("*.session"):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert len(list(folder.glob("*.json"))) == 3  # the MFA session and two role sessions
+        assert len(list(folder.glob("*.session"))) == 3  # the MFA session and two role sessions
         # Another device, or --fresh: a new code is needed, and there is no terminal to ask on.
         other = run(sts.url, "-r", TARGET, "--mfa-serial", OTHER_SERIAL, "--fresh", env=SOURCE, start_new_session=True)
         fresh = run(sts.url, "-r", JUMP, "--mfa-serial", SERIAL, "--fresh", env=SOURCE, start_new_session=True)
         for result in (other, fresh):
             assert result.returncode == 125 and "no terminal to ask on" in result.stderr
         assert len(sts.requests) == 3
-    assert CODE not in "".join(path.read_text() for path in folder.glob("*.json")).replace(ACCOUNT, "")
+    assert CODE not in "".join(path.read_text() for path in folder.glob("*.session")).replace(ACCOUNT, "")
 
 
 def test_profiles_with_one_mfa_serial_ask_one_code() -> None:

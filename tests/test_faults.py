@@ -67,9 +67,10 @@ def assert_sound_entry(path: Path) -> None:
     """A private regular file holding a complete entry for the key it is named after."""
     info = path.lstat()
     assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600, path
-    document = json.loads(path.read_text())
-    assert document["version"] == 1 and document["key"] == path.stem
-    assert document["access_key_id"] == ISSUED_KEY_ID and document["session_token"] == ISSUED_TOKEN
+    # awsrun-session/2, the key, the key id, the secret, the token, the expiry, the ARN, the region
+    fields = path.read_bytes().decode("utf-8").split("\0")
+    assert len(fields) == 8 and fields[:2] == ["awsrun-session/2", path.stem]
+    assert fields[2] == ISSUED_KEY_ID and fields[4] == ISSUED_TOKEN
 
 
 def leftovers(folder: Path) -> List[str]:
@@ -135,7 +136,7 @@ def test_a_silent_sts_is_given_up_after_three_bounded_attempts(
         assert len(sts.requests) == ATTEMPTS  # not fewer, and never more than the stated three
     # Each attempt waits its whole timeout; the backoff between them adds at most 1 + 2 s.
     assert ATTEMPTS * 1 <= elapsed < 10, f"{behaviour}: gave up after {elapsed:.1f} s"
-    assert not folder.exists() or not [path.name for path in folder.iterdir() if path.suffix == ".json"]
+    assert not folder.exists() or not [path.name for path in folder.iterdir() if path.suffix == ".session"]
 
 
 # (seconds STS waits before its answer, awsrun's options)
@@ -208,7 +209,7 @@ def test_a_hundred_parallel_runs_make_one_sts_call_per_key(folder: Path) -> None
     assert collections.Counter(sent.form["RoleSessionName"] for sent in sts.requests) == {name: 1 for name in SESSIONS}
     assert sum(stderr.startswith("awsrun: assumed ") for _, stderr, _ in results) == len(SESSIONS)
     names = sorted(path.name for path in folder.iterdir())
-    entries = [folder / name for name in names if name.endswith(".json")]
+    entries = [folder / name for name in names if name.endswith(".session")]
     locks = [folder / name for name in names if name.endswith(".lock")]
     assert len(entries) == len(locks) == len(SESSIONS) and len(names) == 2 * len(SESSIONS), names
     for entry in entries:

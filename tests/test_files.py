@@ -325,6 +325,6 @@ def test_a_relative_xdg_cache_home_is_ignored(isolated: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccessKeyId"] == ISSUED_KEY_ID
     assert not (isolated / "cache").exists()
-    assert list((home / ".cache" / "awsrun").glob("*.json"))
+    assert list((home / ".cache" / "awsrun").glob("*.session"))
     assert store._hint_file({"HOME": str(home), "XDG_CACHE_HOME": "cache"}) == str(
         home / ".cache" / "awsrun-keys" / "backend")

@@ -89,7 +89,7 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 def entry_path(folder: Path, url: str, args: List[str]) -> Path:
     """Where a run of awsrun with ``args`` against ``url`` keeps its entry, computed as the run computes it."""
     environ = environ_for(url)
-    return folder / f"{cache_key(resolve(_parse(args), environ, EnvFiles()), environ, {}, None)}.json"
+    return folder / f"{cache_key(resolve(_parse(args), environ, EnvFiles()), environ, {}, None)}.session"
 
 
 def waiting_for_flock(pid: int) -> bool:

@@ -431,7 +431,7 @@ def assert_cache_is_private(cache: Path, session_issued: bool) -> None:
         if ISSUED_SECRET in content:
             holding_the_secret.append(path.name)
     if session_issued:
-        assert [name for name in holding_the_secret if name.endswith(".json")], "no cache entry holds the session"
+        assert [name for name in holding_the_secret if name.endswith(".session")], "no cache entry holds the session"
 
 
 # --- the matrix ------------------------------------------------------------------------------

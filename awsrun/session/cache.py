@@ -1,14 +1,17 @@
 """A credential cache that wraps the STS call: private files, atomic writes, one fetch per key.
 
-Entries live in $XDG_CACHE_HOME/awsrun (or ~/.cache/awsrun), a 0700 folder of 0600 JSON
-files named by the hash of everything that shapes the session. Nothing here imports
-botocore: a hit must cost no more than starting Python.
+Entries live in $XDG_CACHE_HOME/awsrun (or ~/.cache/awsrun), a 0700 folder of 0600 files
+named by the hash of everything that shapes the session. Nothing here imports botocore: a
+hit must cost no more than starting Python.
+
+An entry is its fields joined by NUL, in a fixed order (FIELDS). A NUL cannot be in any of
+them: STS answers in XML, which cannot carry U+0000, and put() refuses one anyway. So a hit
+needs no parser, and no json: importing it would be a tenth of a hit's own work.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 from types import ModuleType
@@ -21,7 +24,9 @@ __all__ = ["Entry", "Cache", "open_cache", "cached", "DEFAULT_MIN_TTL"]
 
 DEFAULT_MIN_TTL = 900
 LOCK_NOTICE = 1.0  # seconds of waiting on another run's lock before saying so
-_VERSION = 1
+FORMAT = "awsrun-session/2"  # the first field; /1 was a JSON document in KEY.json
+FIELDS = ("format", "key", "access_key_id", "secret_access_key", "session_token", "expiration",
+          "assumed_role_arn", "region")
 
 
 class Entry(NamedTuple):
@@ -54,7 +59,7 @@ class Cache:
         self.folder, self.warn = folder, warn
 
     def path(self, key: str) -> str:
-        return os.path.join(self.folder, f"{key}.json")
+        return os.path.join(self.folder, f"{key}.session")
 
     def get(self, key: str, min_ttl: int, now: Optional[datetime] = None) -> Optional[Entry]:
         """The entry for ``key`` if it is sound and has at least ``min_ttl`` seconds left."""
@@ -70,9 +75,8 @@ class Cache:
                 return None
             with os.fdopen(fd, "rb") as stream:
                 fd = -1
-                document = json.loads(stream.read(65536))
-            entry = _entry(document, key)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                entry = _entry(stream.read(65536), key)
+        except (OSError, ValueError):
             return None  # corrupt, truncated or foreign: the next write replaces it
         finally:
             if fd >= 0:
@@ -85,20 +89,17 @@ class Cache:
     def put(self, key: str, entry: Entry) -> None:
         """Write atomically (temporary file, fsync, replace); a failure only warns."""
         credentials = entry.credentials
-        document = {
-            "version": _VERSION,
-            "key": key,
-            "access_key_id": credentials.access_key_id,
-            "secret_access_key": credentials.secret_access_key,
-            "session_token": credentials.session_token,
-            "expiration": iso8601(credentials.expiration),
-            "assumed_role_arn": credentials.assumed_role_arn,
-            "region": entry.region,
-        }
+        fields = (FORMAT, key, credentials.access_key_id, credentials.secret_access_key, credentials.session_token,
+                  iso8601(credentials.expiration), credentials.assumed_role_arn, entry.region)
+        if any("\0" in field or not field for field in fields):
+            self.warn("the session STS returned has an empty field or a NUL in one; it was not cached")
+            return
         try:
-            write_text(self.path(key), json.dumps(document), sync=True)  # 0600, atomic, never through a link
+            write_text(self.path(key), "\0".join(fields), sync=True)  # 0600, atomic, never through a link
         except WriteError as exc:
             self.warn(f"could not write the credential cache in {self.folder} ({exc.reason}); went on without it")
+            return
+        _drop_json_entries(self.folder)
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -151,14 +152,14 @@ class Cache:
                   "lock for this session (perhaps at its MFA prompt); Ctrl-C to stop, --no-cache to skip the cache")
 
 
-def _entry(document: Mapping[str, object], key: str) -> Entry:
+def _entry(data: bytes, key: str) -> Entry:
     """Rebuild an entry, or raise ValueError for anything not exactly as put() writes it."""
-    if document["version"] != _VERSION or document["key"] != key:
+    fields = data.decode("utf-8").split("\0")
+    if len(fields) != len(FIELDS) or fields[0] != FORMAT or fields[1] != key:
         raise ValueError("not this key's entry")
-    fields = ("access_key_id", "secret_access_key", "session_token", "expiration", "assumed_role_arn", "region")
-    text = {name: document[name] for name in fields}
-    if not all(isinstance(value, str) and value for value in text.values()):
-        raise ValueError("a field is missing or not text")
+    text = dict(zip(FIELDS, fields))
+    if not all(fields):
+        raise ValueError("a field is empty")
     expiration = datetime.fromisoformat(text["expiration"].replace("Z", "+00:00"))
     if expiration.tzinfo is None:
         raise ValueError("an expiry without a time zone")
@@ -166,6 +167,20 @@ def _entry(document: Mapping[str, object], key: str) -> Entry:
         text["access_key_id"], text["secret_access_key"], text["session_token"], expiration, text["assumed_role_arn"]
     )
     return Entry(credentials, text["region"])
+
+
+def _drop_json_entries(folder: str) -> None:
+    """Remove the KEY.json entries an earlier awsrun wrote (format /1): no run reads them, and they
+    hold a session's secret until they are gone. Best effort, on a write (a cache miss) only."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        stem, dot, suffix = name.partition(".")
+        if suffix == "json" and len(stem) == 64 and all(c in "0123456789abcdef" for c in stem):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
 
 
 def open_cache(environ: Mapping[str, str], warn: Callable[[str], None]) -> Optional[Cache]:

@@ -9,7 +9,6 @@ STS endpoint, and who the source principal is. Profiles are read without botocor
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -136,8 +135,18 @@ def _profiles_material(files: configfiles.AwsFiles, environ: Mapping[str, str], 
 
 
 def _digest(material: Mapping[str, object]) -> str:
-    text = json.dumps(material, sort_keys=True, separators=(",", ":"))
-    return blake2b(text.encode("utf-8"), digest_size=32).hexdigest()
+    """BLAKE2b of the material's canonical text: repr of plain values, every mapping as its items
+    sorted by key. repr is unambiguous for these values (str, int, bool, None and their lists),
+    and json would cost a cache hit a tenth of its own work to import."""
+    return blake2b(repr(_canonical(material)).encode("utf-8"), digest_size=32).hexdigest()
+
+
+def _canonical(value: object) -> object:
+    if isinstance(value, dict):
+        return [(str(key), _canonical(item)) for key, item in sorted(value.items(), key=lambda pair: str(pair[0]))]
+    if isinstance(value, (list, tuple)):
+        return [_canonical(item) for item in value]
+    return value
 
 
 def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials: Mapping[str, str],
@@ -165,14 +174,14 @@ def plan_key(settings: Settings, environ: Mapping[str, str], dotenv_credentials:
     source = {**source_fingerprint(environ, dotenv_credentials, bool(settings.profile)), "chain": chain_source}
     endpoint = {name: environ[name] for name in _ENDPOINT_SETTINGS if name in environ}
     # -p P --role X replaces P's role; AWS_PROFILE=P --role X assumes X after it.
-    material = {"version": 2, "source": source, "hops": hops, "region": region, "endpoint": endpoint,
+    material = {"version": 3, "source": source, "hops": hops, "region": region, "endpoint": endpoint,
                 "profile_is_source": settings.profile_is_source}
     if settings.root:  # the member account, the task policy and the root session's length
         root = settings.root
         material["root"] = [root.account, root.task_policy_arn(validate.region_partition(region)), root.duration]
         duration = root.duration
     key = _digest(material)
-    mfa_key = _digest({"version": 2, "mfa": serial, "source": source, "region": region,
+    mfa_key = _digest({"version": 3, "mfa": serial, "source": source, "region": region,
                        "endpoint": endpoint}) if serial else None
     return KeyPlan(key, duration, serial, mfa_key)
 
