@@ -15,7 +15,6 @@ from awsrun.config.roottask import RootTask
 from awsrun.config.settings import Settings
 from awsrun.credentials import Credentials
 from awsrun.errors import ConfigError, InvalidValue, StsError
-from awsrun.keys import keysource
 from awsrun.session import mfa, sts
 from awsrun.session import source as source_credentials
 from awsrun.session.chain import Hop, checked, plan, without_mfa
@@ -74,6 +73,8 @@ def prepare(
         keys = profiles.own_keys(known[spec.profile]) if spec.own_keys and spec.profile else None
         if keys is None and spec.profile and not spec.credential_source and spec.profile in known:
             # credential_process = awsrun-keys get NAME: the same key, without a second Python.
+            from awsrun.keys import keysource  # keyring and its store: only runs from a profile load them
+
             keys = keysource.profile_keys(known[spec.profile], os.environ)
         source.use(
             profile=None if spec.credential_source else spec.profile,
