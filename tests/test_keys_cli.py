@@ -348,7 +348,8 @@ def test_remove_forgets_the_key_and_the_profile_lines(keys: Harness, moto_sts: s
     result = keys("remove", "work")
     assert result.status == 0 and "still active in IAM" in result.err
     assert keys.backend.items == {(SERVICE, ".names"): "[]"}
-    assert config_path().read_text() == "[profile work]\n[profile other]\nregion = x\n"
+    # [profile work] held only the line add wrote: it goes; [profile other] keeps its region.
+    assert config_path().read_text() == "[profile other]\nregion = x\n"
     missing = keys("get", "work")
     assert missing.status == 125 and missing.out == "" and "no key named 'work'" in missing.err
     assert keys("remove", "work").status == 125

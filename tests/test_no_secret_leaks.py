@@ -53,6 +53,8 @@ from tests.fake_sts import (
     raw,
     without_credentials,
 )
+from tests.test_console_signin import TOKEN as SIGNIN_TOKEN
+from tests.test_console_signin import Federation
 
 # --- the known secrets -----------------------------------------------------------------------
 
@@ -169,6 +171,7 @@ class Scenario:
     runs: int = 1                                # 2: the second run must be a cache hit
     typed: Tuple[str, ...] = ()                  # MFA codes typed at the prompt, on a pseudo-terminal
     prints_credentials: bool = False             # --export / --credential-process
+    federation: bool = False                     # --console: a fake federation endpoint (AWS_ENDPOINT_URL_SIGNIN)
 
     @property
     def gets_a_session(self) -> bool:
@@ -191,6 +194,11 @@ SCENARIOS = [
          marks=[NEEDS_AWS_CLI]),
     case("export", *ROLE, "--export", command=(), prints_credentials=True, sts_calls=1),
     case("credential-process", *ROLE, "--credential-process", command=(), prints_credentials=True, sts_calls=1),
+    # The sign-in URL the user asked for holds a sign-in token, never the session's keys.
+    case("console-print", *ROLE, "--console", "--print", command=(), federation=True,
+         says=("Action=login", f"SigninToken={SIGNIN_TOKEN}"), sts_calls=1),
+    case("console-print-debug", "--debug", *ROLE, "--console", "--print", command=(), federation=True,
+         says=("Action=login",), sts_calls=1),
     case("dry-run", "--dry-run", *ROLE, says=(f"would assume {ROLE_ARN}", f"with MFA {SERIAL}"), sts_calls=0),
     case("cache-miss-then-hit", *ROLE, runs=2, says=("awsrun: assumed ", "awsrun: reusing cached session of "),
          sts_calls=1),
@@ -455,9 +463,11 @@ def test_no_secret_leaks(scenario: Scenario, tmp_path: Path, places: Tuple[Path,
         if name == ".env":
             trust_env_file()
     sts = FakeSts(scenario.script).start() if scenario.script is not None else None
+    signin = Federation() if scenario.federation else None
     try:
         env = {**os.environ, **BASE_ENV, "TMPDIR": str(temporary), "XDG_CACHE_HOME": str(cache.parent),
-               "AWS_ENDPOINT_URL_STS": sts.url if sts else closed_port_url()}
+               "AWS_ENDPOINT_URL_STS": sts.url if sts else closed_port_url(),
+               **({"AWS_ENDPOINT_URL_SIGNIN": signin.url} if signin else {})}
         for name, value in scenario.env.items():
             if value is None:
                 env.pop(name, None)
@@ -472,6 +482,11 @@ def test_no_secret_leaks(scenario: Scenario, tmp_path: Path, places: Tuple[Path,
     finally:
         if sts:
             sts.stop()
+        if signin:
+            signin.server.shutdown()
+            signin.server.server_close()
+    if signin and scenario.status == 0:  # the federation endpoint got the session, as the protocol has it
+        assert len(signin.seen) == 1 and ISSUED_SECRET in signin.seen[0]["Session"]
 
     # The scenario took the path it is named for.
     shown = "".join(run.stdout + run.stderr for run in runs)

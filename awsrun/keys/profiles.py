@@ -126,10 +126,12 @@ def users(files: Files) -> Dict[str, List[str]]:
 
 
 def plan_remove(files: Files, name: str) -> Tuple[List[str], List[iniedit.Edit]]:
-    """The profiles pointing at ``name``, and the edit that removes their credential_process."""
+    """The profiles pointing at ``name``, and the edit that removes their credential_process
+    (and a profile's section when that was all it held, as ``add`` writes it)."""
     profiles = [profile for profile, values in files.config_profiles.items()
                 if keyring_name(values.get("credential_process", "")) == name]
     config = files.config
     for profile in profiles:
-        config = iniedit.remove_keys(config, "config", profile, ["credential_process"], files.config_path)
+        config = iniedit.remove_keys(config, "config", profile, ["credential_process"], files.config_path,
+                                     drop_emptied=True)
     return profiles, [iniedit.Edit(files.config_path, files.config, config)]
