@@ -226,6 +226,78 @@ def test_a_hit_through_profiles_imports_no_botocore() -> None:
     assert [line for line in hit.stderr.splitlines() if "botocore" in line] == []
 
 
+def test_an_exec_hit_through_profiles_loads_no_parser() -> None:
+    """A hit reads its entry and the profiles memo as plain fields: no json, no configparser."""
+    write_profiles("[profile nested]\ns3 =\n  max_concurrent_requests = 20\nregion = eu-west-2\n")
+    with FakeSts([assume_role_ok()]) as sts:
+        argv = [sys.executable, "-X", "importtime", "-m", "awsrun", "--profile", "deploy", "--", "true"]
+        env = {**os.environ, "AWS_ENDPOINT_URL_STS": sts.url}
+        # The miss: the entry, the memo of both files and the command's neutral config.
+        miss = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        hit = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert miss.returncode == hit.returncode == 0 and len(sts.requests) == 1, miss.stderr + hit.stderr
+    assert "awsrun: reusing cached session of " in hit.stderr
+    loaded = {line.split("|")[-1].strip() for line in hit.stderr.splitlines() if line.startswith("import time:")}
+    assert "awsrun.runner" in loaded  # the control: the import log is there
+    assert not loaded & {"json", "configparser", "botocore"}, sorted(loaded & {"json", "configparser", "botocore"})
+
+
+def test_the_profiles_memo_gives_back_what_the_files_hold(tmp_path: Path) -> None:
+    from awsrun.config import configfiles
+
+    write_profiles('[profile "quoted name"]\nregion = eu-west-3\n'
+                   "[profile nested]\ns3 =\n  max_concurrent_requests = 20\n  addressing_style = path\nregion = x\n"
+                   "[profile empty-nested]\ns3 =\n  \nsource_profile = base\n[profile bare]\n"
+                   "[profile multi]\ndescription = first line\n  second = line, with \u00e9 and \\N\n"
+                   "[sso-session corp]\nsso_start_url = https://example.awsapps.com/start\n"
+                   "[services dev]\nsts =\n  endpoint_url = http://127.0.0.1:1\n")
+    memo = tmp_path / "memo"
+    memo.mkdir(mode=0o700)
+    parsed = configfiles.read(dict(os.environ))
+    first = configfiles.read(dict(os.environ), str(memo))  # parses, and keeps the memo
+    (kept,) = [path for path in memo.iterdir() if path.name.startswith("profiles-")]
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and kept.read_bytes().startswith(b"awsrun-profiles/2\0")
+    again = configfiles.read(dict(os.environ), str(memo))  # from the memo
+    for files in (first, again):
+        assert (files.profiles, files.sso_sessions, files.services) == (
+            parsed.profiles, parsed.sso_sessions, parsed.services)
+    assert again.profiles["bare"] == {}
+    shaped = configfiles.AwsFiles()  # a nested section left empty, which no file above gives
+    shaped.profiles = {"p": {"s3": {}, "region": ""}}
+    text = configfiles._memo_text(shaped)
+    assert text and configfiles._memo_files(text.split("\0")).profiles == shaped.profiles
+    assert again.profiles["nested"]["s3"] == {"max_concurrent_requests": "20", "addressing_style": "path"}
+    assert again.profiles["multi"]["description"] == "first line\nsecond = line, with \u00e9 and \\N"
+    assert list(again.profiles) == list(parsed.profiles)  # in file order
+
+
+@pytest.mark.parametrize("content", [b"", b"awsrun-profiles/2\0[\0profiles", b"awsrun-profiles/2\0=\0profiles\0x\0k\0v",
+                                     b"awsrun-profiles/2\0[\0nosuch\0x", b'{"profiles": {}}', b"\xff\xfe",
+                                     b"awsrun-profiles/2\0[\0profiles\0x\0=\0profiles\0x\0k\0v\0>\0profiles\0x\0k\0a\0b"])
+def test_an_unsound_memo_is_parsed_again(tmp_path: Path, content: bytes) -> None:
+    from awsrun.config import configfiles
+
+    write_profiles()
+    memo = tmp_path / "memo"
+    memo.mkdir(mode=0o700)
+    parsed = configfiles.read(dict(os.environ), str(memo))
+    (kept,) = [path for path in memo.iterdir() if path.name.startswith("profiles-")]
+    kept.write_bytes(content)
+    again = configfiles.read(dict(os.environ), str(memo))
+    assert again.profiles == parsed.profiles and "deploy" in again.profiles
+    assert kept.read_bytes().startswith(b"awsrun-profiles/2\0[\0profiles\0")  # written again, whole
+
+
+def test_a_nul_in_the_files_leaves_them_without_a_memo(tmp_path: Path) -> None:
+    from awsrun.config import configfiles
+
+    write_profiles("[profile odd]\nregion = a\0b\n")
+    memo = tmp_path / "memo"
+    memo.mkdir(mode=0o700)
+    assert configfiles.read(dict(os.environ), str(memo)).profiles["odd"]["region"] == "a\0b"
+    assert list(memo.iterdir()) == []
+
+
 # --- one MFA code per device ------------------------------------------------------------------
 
 

@@ -112,8 +112,9 @@ def read(environ: Mapping[str, str], memo_folder: Optional[str] = None) -> AwsFi
     ids by a hash
     (the cache key needs no more); ValueError or OSError for a file botocore would not read.
 
-    With ``memo_folder`` (the cache's private folder) the result is kept there as JSON under
-    the hash of both files' bytes, so a cache hit with unchanged files imports no configparser.
+    With ``memo_folder`` (the cache's private folder) the result is kept there (MEMO_FORMAT)
+    under the hash of both files' bytes, so a cache hit with unchanged files imports no
+    configparser.
     """
     config_path, credentials_path = paths(environ)
     memo = _memo_path(memo_folder, config_path, credentials_path) if memo_folder else None
@@ -184,8 +185,17 @@ def _memo_path(folder: str, *paths: str) -> Optional[str]:
     return os.path.join(folder, f"profiles-{digest}")
 
 
+# The memo is NUL-separated fields, no parser needed (json would cost a cache hit a sixth of its
+# own work to import): MEMO_FORMAT, then one record per section ("[", table, name), per value
+# ("=", table, name, key, value), per nested value (">", table, name, key, subkey, value) and per
+# empty nested section ("{", table, name, key), in file order. A NUL in a name or value (which
+# no AWS config has any use for) leaves the files without a memo: they are parsed each run.
+MEMO_FORMAT = "awsrun-profiles/2"
+_MEMO_TABLES = ("profiles", "sso_sessions", "services")
+_MEMO_FIELDS = {"[": 2, "=": 4, ">": 5, "{": 3}  # fields after the kind
+
+
 def _load_memo(path: str) -> Optional[AwsFiles]:
-    import json
     import stat
 
     try:
@@ -199,25 +209,65 @@ def _load_memo(path: str) -> Optional[AwsFiles]:
             return None
         with os.fdopen(fd, "rb") as stream:
             fd = -1
-            document = json.loads(stream.read(1 << 20))
-        files = AwsFiles()
-        files.profiles, files.sso_sessions, files.services = (
-            dict(document["profiles"]), dict(document["sso_sessions"]), dict(document["services"]))
-        return files
-    except (OSError, ValueError, KeyError, TypeError):
+            return _memo_files(stream.read(1 << 20).decode("utf-8").split("\0"))
+    except (OSError, ValueError, KeyError, TypeError):  # unreadable or not as _memo_text writes it
         return None
     finally:
         if fd >= 0:
             os.close(fd)
 
 
+def _memo_files(fields: List[str]) -> AwsFiles:
+    """The AwsFiles a memo's fields describe; ValueError (or KeyError) for anything else."""
+    if fields[0] != MEMO_FORMAT:
+        raise ValueError("not a memo of this format")
+    files = AwsFiles()
+    at = 1
+    while at < len(fields):
+        kind = fields[at]
+        record = fields[at + 1:at + 1 + _MEMO_FIELDS[kind]]
+        if len(record) != _MEMO_FIELDS[kind] or record[0] not in _MEMO_TABLES:
+            raise ValueError("a truncated or unknown record")
+        at += 1 + len(record)
+        table: Dict[str, Section] = getattr(files, record[0])
+        if kind == "[":
+            table[record[1]] = {}
+            continue
+        section = table[record[1]]
+        if kind == "=":
+            section[record[2]] = record[3]
+            continue
+        nested = section.setdefault(record[2], {})
+        if not isinstance(nested, dict):
+            raise ValueError("a key both plain and nested")
+        if kind == ">":
+            nested[record[3]] = record[4]
+    return files
+
+
+def _memo_text(files: AwsFiles) -> Optional[str]:
+    """The memo of ``files`` (see MEMO_FORMAT), or None when a NUL would make it ambiguous."""
+    fields = [MEMO_FORMAT]
+    for table in _MEMO_TABLES:
+        for name, section in getattr(files, table).items():
+            fields += ["[", table, name]
+            for key, value in section.items():
+                if isinstance(value, str):
+                    fields += ["=", table, name, key, value]
+                elif not value:
+                    fields += ["{", table, name, key]
+                for subkey, item in (value.items() if isinstance(value, dict) else ()):
+                    fields += [">", table, name, key, subkey, item]
+    return None if any("\0" in field for field in fields) else "\0".join(fields)
+
+
 def _store_memo(path: str, files: AwsFiles) -> None:
     """Written as the cache writes (files.write_text: 0600, atomic, never through a link)."""
-    import json
-
+    text = _memo_text(files)
+    if text is None:
+        return
     try:
-        write_text(path, json.dumps({"profiles": files.profiles, "sso_sessions": files.sso_sessions,
-                                     "services": files.services}))
-    except (TypeError, ValueError, WriteError):
+        write_text(path, text)
+    except WriteError:
         return
     prune(os.path.dirname(path), "profiles-", os.path.basename(path))
