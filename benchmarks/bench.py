@@ -4,9 +4,10 @@ Starts moto's STS on 127.0.0.1, then runs each case ROUNDS times, the cases inte
 that drift in the machine's load hits them all alike, in a new order each round (shuffled
 from a fixed seed): in one fixed order a case pays for what the case before it left behind
 (a fan-out's children and threads, moto's work), and `--help`, which does nothing the
-parser floor does not, measured 1.06 x the floor where it measures 1.00 shuffled. First says which awsrun it measures
-(the installed `awsrun` command as a user runs it: its path, its launcher, how it was
-installed, the Python, pip and library versions; see launcher.py). Prints the median wall
+parser floor does not, measured 1.06 x the floor where it measures 1.00 shuffled. First
+says which awsrun it measures (the installed `awsrun` command as a user runs it: its path,
+its launcher, how it was installed, the Python, pip and library versions; see launcher.py).
+Prints the median wall
 time, the peak memory (max RSS) of each case, their ratios, and PASS or FAIL per budget,
 each judged on the rounds' own ratios (see paired()):
 
