@@ -76,6 +76,7 @@ source_profile = keys
 @pytest.mark.parametrize("jump, config", [
     pytest.param(["--role", "123456789012:OrgRootAccess"], "", id="role"),
     pytest.param(["-p", "mgmt"], JUMP_PROFILE, id="profile"),
+    pytest.param(["-p", "mgmt", "--tag", "team=ops"], JUMP_PROFILE, id="profile-with-a-tag-for-its-role"),
 ])
 def test_a_role_jump_runs_first_and_assume_root_is_signed_with_its_session(
     fake_sts: Callable[[Sequence[Reply]], FakeSts], isolated: Path, jump: List[str], config: str
@@ -156,6 +157,11 @@ LOCAL_REFUSALS = [
     pytest.param([*ROOT, "--each-role", "123456789012:Audit"], {}, ["--each-role"], id="with-each-role"),
     pytest.param([*ROOT, "--each-account", "--role-name", "Audit"], {}, ["--each-account"], id="with-each-account"),
     pytest.param([*ROOT, "--expect", "1h"], {}, ["--expect", "900s root session"], id="expect-longer"),
+    # Without a role before AssumeRoot, the options of AssumeRole would silently go nowhere.
+    pytest.param([*ROOT, "--policy-arn", "arn:aws:iam::aws:policy/ReadOnlyAccess"], {},
+                 ["--policy-arn shapes the role sessions", "assumes no role", "drop it or add --role"], id="policy-arn-no-role"),
+    pytest.param([*ROOT, "--tag", "team=ops"], {"AWSRUN_SOURCE_IDENTITY": "alice"},
+                 ["--tag, --source-identity shape", "drop them"], id="tag-and-source-identity-no-role"),
     pytest.param(ROOT, {"AWS_ENDPOINT_URL_STS": "https://sts.amazonaws.com"},
                  ["regional", "https://sts.amazonaws.com", "global"], id="global-endpoint"),
     pytest.param([*ROOT, "--region", "eu-west-1"], {"AWS_ENDPOINT_URL_STS": "", "AWS_ENDPOINT_URL": "https://sts.amazonaws.com"},

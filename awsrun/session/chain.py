@@ -40,6 +40,10 @@ def _pick(name: str, settings: Settings, flag_value: Optional[T], profile_hop: O
     return flag_value, settings.sources.get(name, "default")
 
 
+# The options of an AssumeRole call that AssumeRoot has no place for.
+ROLE_SESSION_OPTIONS = ("policy", "policy-arn", "tag", "transitive-tag", "source-identity", "external-id")
+
+
 def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> List[Hop]:
     """The roles to assume in order; the last hop's session is what the command gets."""
     profile_hops: List[Optional[ProfileHop]] = list(chain.hops) if chain else []
@@ -63,8 +67,13 @@ def plan(settings: Settings, chain: Optional[ProfileChain], partition: str) -> L
         profile_hops += [taken_over] + [None] * (len(settings.roles) - 1)
     else:
         roles = [(hop.role_arn, f"profile {hop.profile}") for hop in profile_hops]  # type: ignore[union-attr]
-    if not roles and settings.root:
-        return []  # AssumeRoot straight from the source: no role before it
+    if not roles and settings.root:  # AssumeRoot straight from the source: no role before it
+        unused = [f"--{name}" for name in ROLE_SESSION_OPTIONS if settings.given(name)]
+        if unused:  # a session policy or tag the user counts on would silently not apply
+            raise UsageError(f"{', '.join(unused)} shape{'s' if len(unused) == 1 else ''} the role sessions before "
+                             "--assume-root, and this run assumes no role: the root session takes none of them; "
+                             "drop " + ("it" if len(unused) == 1 else "them") + " or add --role ARN")
+        return []
     if not roles and chain is not None:
         raise UsageError(
             f"profile {settings.profile!r} has no role_arn: pass --role ARN to assume a role with its credentials"
