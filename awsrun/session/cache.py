@@ -6,7 +6,7 @@ hit must cost no more than starting Python.
 
 An entry is its fields joined by NUL, in a fixed order (FIELDS). A NUL cannot be in any of
 them: STS answers in XML, which cannot carry U+0000, and put() refuses one anyway. So a hit
-needs no parser, and no json: importing it would be a tenth of a hit's own work.
+needs no parser, and no json: importing it would be a sixth of a hit's own work.
 """
 
 from __future__ import annotations

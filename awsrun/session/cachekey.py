@@ -137,7 +137,7 @@ def _profiles_material(files: configfiles.AwsFiles, environ: Mapping[str, str], 
 def _digest(material: Mapping[str, object]) -> str:
     """BLAKE2b of the material's canonical text: repr of plain values, every mapping as its items
     sorted by key. repr is unambiguous for these values (str, int, bool, None and their lists),
-    and json would cost a cache hit a tenth of its own work to import."""
+    and json would cost a cache hit a sixth of its own work to import."""
     return blake2b(repr(_canonical(material)).encode("utf-8"), digest_size=32).hexdigest()
 
 
